@@ -1,0 +1,53 @@
+"""What every command shares: the project folder, JSON output, and how errors end a command."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import click
+
+from engagectl.diagnostics import Diagnostic, DiagnosticsError, EngageError
+
+
+@dataclass
+class CliContext:
+    project_dir: str = "."
+
+    def load_project(self, check: bool = True):
+        from engagectl.config import load_project
+
+        return load_project(self.project_dir, check=check)
+
+
+pass_cli = click.make_pass_decorator(CliContext)
+
+
+def emit_json(document: Any) -> None:
+    """`--json` prints exactly one JSON document on stdout."""
+    click.echo(json.dumps(document, indent=2, default=str))
+
+
+def print_diagnostics(diagnostics: list[Diagnostic]) -> None:
+    for diagnostic in diagnostics:
+        click.echo(str(diagnostic), err=True)
+
+
+def handle_errors(func: Callable) -> Callable:
+    """Turn engine errors into `file:line:col: message` on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DiagnosticsError as exc:
+            print_diagnostics(exc.diagnostics)
+            sys.exit(1)
+        except EngageError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
