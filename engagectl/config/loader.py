@@ -61,18 +61,19 @@ def find_project_dir(start: str | os.PathLike | None = None) -> FsPath:
     return directory
 
 
-def resource_files(directory: FsPath) -> list[FsPath]:
+def resource_files(directory: FsPath, test_globs: list[str] | tuple[str, ...] = ()) -> list[FsPath]:
     """Every *.yaml / *.yml below the project, except engage.yaml, hidden folders and .engage/.
 
     Test files (the `tests:` globs of engage.yaml) are read by `engagectl test`, not here.
     """
+    excluded = {p.resolve() for pattern in test_globs for p in directory.glob(pattern)}
     files: list[FsPath] = []
     for root, folders, names in os.walk(directory):
         folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in _SKIPPED_FOLDERS)
         for name in sorted(names):
             if name.endswith((".yaml", ".yml")) and not name.startswith("."):
                 path = FsPath(root) / name
-                if path.parent == directory and name == PROJECT_FILE:
+                if (path.parent == directory and name == PROJECT_FILE) or path.resolve() in excluded:
                     continue
                 files.append(path)
     return files
@@ -181,7 +182,7 @@ def load_project(directory: str | os.PathLike | None = None, *, check: bool = Tr
     settings, _, diagnostics = load_settings(root, root)
     project = Project(directory=root, settings=settings or ProjectSettings())
     project.diagnostics.extend(diagnostics)
-    for path in resource_files(root):
+    for path in resource_files(root, project.settings.tests):
         shown = str(path.relative_to(root))
         try:
             text = path.read_text(encoding="utf-8")

@@ -1,0 +1,1 @@
+"""The state store: what has been applied, with lineage, serial, tombstones, history and locks."""
