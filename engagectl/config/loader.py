@@ -1,7 +1,8 @@
 """Loading a project from disk: engage.yaml plus every resource file, validated, located.
 
 Every problem is collected (never just the first) and raised together as a DiagnosticsError, each
-naming file, line and column.
+naming file, line and column. `read_project` keeps them on the Project instead of raising, for
+commands that report on a broken project (`validate`, `plan`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from engagectl.config.messages import pydantic_diagnostics
 from engagectl.config.models import RESOURCE_KINDS, ProjectSettings, Resource, ResourceModel
 from engagectl.config.yaml_nodes import Document, Location, parse_documents
 from engagectl.diagnostics import Diagnostic, DiagnosticsError
@@ -32,6 +34,7 @@ class Project:
     locations: dict[str, Location] = field(default_factory=dict)
     documents: dict[str, Document] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    settings_document: Document | None = None  # engage.yaml as read, for locating its values
 
     def of_kind(self, kind: str) -> list[Resource]:
         return [r for r in self.resources.values() if r.kind == kind]  # type: ignore[attr-defined]
@@ -79,60 +82,9 @@ def resource_files(directory: FsPath, test_globs: list[str] | tuple[str, ...] = 
     return files
 
 
-def pydantic_diagnostics(exc: ValidationError, document: Document, prefix: str = "") -> list[Diagnostic]:
-    """Turn pydantic's errors into located diagnostics."""
-    diagnostics = []
-    for error in exc.errors(include_url=False):
-        loc = tuple(error.get("loc", ()))
-        kind = error.get("type", "")
-        if kind == "extra_forbidden":
-            location = document.key_location(loc)
-            message = f"unknown field `{loc[-1]}`"
-            parent = _field_path(document, loc).rpartition(".")[0]
-            if parent:
-                message += f" in `{parent}`"
-        else:
-            location = document.location(loc)
-            field_path = _field_path(document, loc)
-            message = error.get("msg", "invalid value")
-            if message.startswith("Value error, "):
-                message = message[len("Value error, "):]
-            if kind == "string_pattern_mismatch":
-                message = _pattern_message(error)
-            if kind == "missing":
-                message = f"missing required field `{loc[-1]}`"
-                field_path = _field_path(document, loc[:-1])
-            if field_path:
-                message = f"`{field_path}`: {message}"
-        diagnostics.append(
-            Diagnostic(prefix + message, file=location.file, line=location.line, column=location.column)
-        )
-    # pydantic reports each branch of a union; keep one message per position and text
-    unique: dict[tuple, Diagnostic] = {}
-    for d in diagnostics:
-        unique.setdefault((d.line, d.column, d.message), d)
-    return list(unique.values())
-
-
-def _pattern_message(error: dict) -> str:
-    from engagectl.config.models import DURATION_PATTERN, KEY_PATTERN
-
-    pattern = (error.get("ctx") or {}).get("pattern")
-    value = error.get("input")
-    if pattern == DURATION_PATTERN:
-        return f"invalid duration {value!r}: write a whole number of hours, days or weeks (12h, 90d, 2w)"
-    if pattern == KEY_PATTERN:
-        return f"invalid key {value!r}: keys are lower-case letters, digits and _, starting with a letter (^[a-z][a-z0-9_]{{0,254}}$)"
-    return error.get("msg", "invalid value")
-
-
-def _field_path(document: Document, loc: tuple) -> str:
-    from engagectl.config.yaml_nodes import resolve_path
-
-    return ".".join(str(p) for p in resolve_path(document.data, loc))
-
-
-def load_settings(directory: FsPath, relative_to: FsPath) -> tuple[ProjectSettings | None, Document | None, list[Diagnostic]]:
+def load_settings(
+    directory: FsPath, relative_to: FsPath
+) -> tuple[ProjectSettings | None, Document | None, list[Diagnostic]]:
     path = directory / PROJECT_FILE
     shown = str(path.relative_to(relative_to)) if path.is_relative_to(relative_to) else str(path)
     documents, diagnostics = parse_documents(path.read_text(encoding="utf-8"), shown)
@@ -172,15 +124,15 @@ def parse_resource(document: Document) -> tuple[Resource | None, list[Diagnostic
     return resource, []
 
 
-def load_project(directory: str | os.PathLike | None = None, *, check: bool = True) -> Project:
-    """Read and validate a project. Raises DiagnosticsError with every error found.
+def read_project(directory: str | os.PathLike | None = None, *, check: bool = True) -> Project:
+    """Read a project and collect every problem in `Project.diagnostics`, without raising.
 
-    `check=False` skips the cross-resource checks (references, cycles, namespaces) — only for
-    tools that must read a broken project to report on it.
+    Only a missing engage.yaml raises (there is no project to read). `check=False` skips the
+    cross-resource checks (references, cycles, namespaces).
     """
     root = find_project_dir(directory)
-    settings, _, diagnostics = load_settings(root, root)
-    project = Project(directory=root, settings=settings or ProjectSettings())
+    settings, settings_document, diagnostics = load_settings(root, root)
+    project = Project(directory=root, settings=settings or ProjectSettings(), settings_document=settings_document)
     project.diagnostics.extend(diagnostics)
     for path in resource_files(root, project.settings.tests):
         shown = str(path.relative_to(root))
@@ -211,9 +163,19 @@ def load_project(directory: str | os.PathLike | None = None, *, check: bool = Tr
         from engagectl.config.validate import check_project
 
         project.diagnostics.extend(check_project(project))
-    errors = [d for d in project.diagnostics if d.severity == "error"]
-    if errors:
-        raise DiagnosticsError(sorted(project.diagnostics, key=_diagnostic_order))
+    project.diagnostics.sort(key=_diagnostic_order)
+    return project
+
+
+def load_project(directory: str | os.PathLike | None = None, *, check: bool = True) -> Project:
+    """Read and validate a project. Raises DiagnosticsError with every error found.
+
+    `check=False` skips the cross-resource checks (references, cycles, namespaces) — only for
+    tools that must read a broken project to report on it.
+    """
+    project = read_project(directory, check=check)
+    if any(d.severity == "error" for d in project.diagnostics):
+        raise DiagnosticsError(project.diagnostics)
     return project
 
 
