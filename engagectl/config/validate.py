@@ -381,10 +381,21 @@ class ProjectChecker:
         state: dict[str, str] = {}  # node -> "visiting" | "done"
         stack: list[str] = []
 
-        def visit(node: str) -> None:
-            state[node] = "visiting"
-            stack.append(node)
-            for target, _, _ in graph.get(node, []):
+        # Iterative depth-first search: a chain of thousands of audiences must not hit
+        # Python's recursion limit.
+        for root in graph:
+            if root in state:
+                continue
+            state[root] = "visiting"
+            stack.append(root)
+            frames = [iter(graph.get(root, []))]
+            while frames:
+                edge = next(frames[-1], None)
+                if edge is None:
+                    frames.pop()
+                    state[stack.pop()] = "done"
+                    continue
+                target = edge[0]
                 if state.get(target) == "visiting":
                     cycle = stack[stack.index(target):]
                     canonical = _canonical_cycle(cycle)
@@ -392,13 +403,9 @@ class ProjectChecker:
                         reported.add(canonical)
                         self.report_cycle(cycle, graph)
                 elif target not in state:
-                    visit(target)
-            stack.pop()
-            state[node] = "done"
-
-        for node in graph:
-            if node not in state:
-                visit(node)
+                    state[target] = "visiting"
+                    stack.append(target)
+                    frames.append(iter(graph.get(target, [])))
 
     def report_cycle(self, cycle: list[str], graph: dict[str, list[tuple[str, str, Path]]]) -> None:
         first, second = cycle[0], (cycle[1] if len(cycle) > 1 else cycle[0])
