@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import click
@@ -16,6 +16,8 @@ from engagectl.diagnostics import Diagnostic, DiagnosticsError, EngageError
 @dataclass
 class CliContext:
     project_dir: str = "."
+    quiet: bool = False  # set by commands printing JSON: nothing else may reach stdout
+    after_render: list[Callable[[], None]] = field(default_factory=list)
 
     def load_project(self, check: bool = True):
         from engagectl.config import load_project

@@ -34,11 +34,13 @@ def after_apply(cli_ctx: CliContext, project, result, *, as_of: datetime | None 
     - `result`: `engagectl.plan.ApplyResult` (plan, applied, lineage, serial).
     - `as_of`: the `--as-of` time (UTC) or None for now; `no_run`/`no_sync`: stop earlier.
 
-    Return None, or a dict of extra top-level sections for `apply --json` (e.g. `{"run": …,
-    "sync": …}`). Rendering for people belongs to the code plugged in here. For now nothing
-    runs after the state change.
+    Returns None, or the extra top-level sections of `apply --json` (`{"run": …, "sync": …}`):
+    the computations the change touched are run, then their changes are synced.
     """
-    return None
+    from engagectl.cli.pipeline import run_after_apply
+
+    return run_after_apply(project, result, as_of=as_of, no_run=no_run, no_sync=no_sync,
+                           quiet=cli_ctx.quiet)
 
 
 def stdin_is_terminal() -> bool:
@@ -164,6 +166,7 @@ def apply_command(cli: CliContext, plan_file: str | None, auto_approve: bool, as
                   no_run: bool, no_sync: bool, lock_timeout: float) -> None:
     """Change the state to match the project (or a saved plan), then compute and sync."""
     as_of_time = _parse_as_of(as_of)
+    cli.quiet = as_json
     if plan_file:
         _apply_saved_plan(cli, plan_file, as_of_time, as_json, no_run, no_sync, lock_timeout)
         return

@@ -44,12 +44,18 @@ def applied_project(cli_ctx: CliContext):
 
 
 def after_run(cli_ctx: CliContext, project, warehouse, result, no_sync: bool) -> int:
-    """Called once the run has committed; returns how many deliveries it queued.
+    """Called once the run has committed: queue its changes, deliver them unless `no_sync`.
 
-    The sync plugs in here (turn the run's changes into deliveries, then deliver unless
-    `no_sync`). Until then nothing is queued.
+    Returns how many deliveries the run queued.
     """
-    return 0
+    from engagectl.cli.pipeline import sync_run
+
+    report = sync_run(project, warehouse, result, no_sync=no_sync, show_progress=not cli_ctx.quiet)
+    if not cli_ctx.quiet and not no_sync:
+        from engagectl.views.sync import render_sync_report
+
+        cli_ctx.after_render.append(lambda: render_sync_report(report))
+    return report.queued
 
 
 def parse_as_of(value: str | None) -> datetime:
@@ -73,6 +79,7 @@ def parse_as_of(value: str | None) -> datetime:
 @handle_errors
 def run_command(cli: CliContext, as_of: str | None, as_json: bool, no_sync: bool) -> None:
     """Ingest new events, resolve identities, compute traits, audiences and journeys, then sync."""
+    cli.quiet = as_json
     from engagectl.compute.pipeline import run_pipeline
     from engagectl.config.env import resolve_env
     from engagectl.warehouse import open_warehouse
@@ -91,6 +98,8 @@ def run_command(cli: CliContext, as_of: str | None, as_json: bool, no_sync: bool
         from engagectl.views.run import render_run
 
         render_run(result)
+        for render in cli.after_render:
+            render()
 
 
 def register(group: click.Group) -> None:
