@@ -1,0 +1,10 @@
+SELECT
+  `ev`.`profile_id`,
+  AVG(TRY_CAST(GET_JSON_OBJECT(`ev`.`properties`, '$.revenue') AS DOUBLE)) AS `value`
+FROM `engage`.`events` AS `ev`
+WHERE
+  `ev`.`event` = 'Order Completed'
+  AND `ev`.`timestamp` <= CAST('2024-06-01 00:00:00.000000' AS TIMESTAMP)
+  AND NOT TRY_CAST(GET_JSON_OBJECT(`ev`.`properties`, '$.revenue') AS DOUBLE) IS NULL
+GROUP BY
+  `ev`.`profile_id`

@@ -1,0 +1,10 @@
+SELECT
+  "ev"."profile_id",
+  AVG(TRY_TO_DOUBLE(JSON_EXTRACT_PATH_TEXT("ev"."properties", 'revenue'))) AS "value"
+FROM "engage"."events" AS "ev"
+WHERE
+  "ev"."event" = 'Order Completed'
+  AND "ev"."timestamp" <= CAST('2024-06-01 00:00:00.000000' AS TIMESTAMP)
+  AND NOT TRY_TO_DOUBLE(JSON_EXTRACT_PATH_TEXT("ev"."properties", 'revenue')) IS NULL
+GROUP BY
+  "ev"."profile_id"

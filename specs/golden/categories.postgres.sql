@@ -1,0 +1,12 @@
+SELECT
+  "ev"."profile_id",
+  ARRAY_AGG(
+    DISTINCT CAST("ev"."properties" AS JSON) #>> '{"category"}' ORDER BY CAST("ev"."properties" AS JSON) #>> '{"category"}'
+  ) AS "value"
+FROM "engage"."events" AS "ev"
+WHERE
+  "ev"."event" = 'Product Viewed'
+  AND "ev"."timestamp" <= CAST('2024-06-01 00:00:00.000000' AS TIMESTAMP)
+  AND NOT CAST("ev"."properties" AS JSON) #>> '{"category"}' IS NULL
+GROUP BY
+  "ev"."profile_id"

@@ -1,0 +1,11 @@
+SELECT
+  "ev"."profile_id",
+  ARRAY_AGG(DISTINCT JSON_EXTRACT_PATH_TEXT("ev"."properties", 'category')) WITHIN GROUP (ORDER BY
+    JSON_EXTRACT_PATH_TEXT("ev"."properties", 'category')) AS "value"
+FROM "engage"."events" AS "ev"
+WHERE
+  "ev"."event" = 'Product Viewed'
+  AND "ev"."timestamp" <= CAST('2024-06-01 00:00:00.000000' AS TIMESTAMP)
+  AND NOT JSON_EXTRACT_PATH_TEXT("ev"."properties", 'category') IS NULL
+GROUP BY
+  "ev"."profile_id"

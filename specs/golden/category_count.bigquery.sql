@@ -1,0 +1,10 @@
+SELECT
+  `ev`.`profile_id`,
+  COUNT(DISTINCT JSON_EXTRACT_SCALAR(`ev`.`properties`, '$.category')) AS `value`
+FROM `engage`.`events` AS `ev`
+WHERE
+  `ev`.`event` = 'Product Viewed'
+  AND `ev`.`timestamp` <= CAST('2024-06-01 00:00:00.000000' AS TIMESTAMP)
+  AND NOT JSON_EXTRACT_SCALAR(`ev`.`properties`, '$.category') IS NULL
+GROUP BY
+  `ev`.`profile_id`

@@ -1,0 +1,27 @@
+WITH "identify_traits" AS (
+  SELECT
+    "profile_id",
+    CAST("value" AS TEXT) AS "t_0"
+  FROM "engage"."profile_traits"
+  WHERE
+    "key" = 'plan'
+)
+SELECT
+  "identify_traits"."profile_id"
+FROM "identify_traits"
+WHERE
+  (
+    COALESCE(
+      (
+        CAST("identify_traits"."t_0" AS JSON) #>> '{}' IN ('pro', 'enterprise')
+      ),
+      FALSE
+    )
+  )
+  AND "identify_traits"."profile_id" IN (
+    SELECT
+      "profile_id"
+    FROM "engage"."identities"
+    WHERE
+      "id_type" IN ('user_id', 'email', 'anonymous_id')
+  )

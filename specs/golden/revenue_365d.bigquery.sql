@@ -1,0 +1,14 @@
+SELECT
+  `ev`.`profile_id`,
+  SUM(SAFE_CAST(JSON_EXTRACT_SCALAR(`ev`.`properties`, '$.revenue') AS FLOAT64)) AS `value`
+FROM `engage`.`events` AS `ev`
+WHERE
+  `ev`.`event` = 'Order Completed'
+  AND `ev`.`timestamp` > CAST('2023-06-02 00:00:00.000000' AS TIMESTAMP)
+  AND `ev`.`timestamp` <= CAST('2024-06-01 00:00:00.000000' AS TIMESTAMP)
+  AND COALESCE((
+    JSON_EXTRACT_SCALAR(`ev`.`properties`, '$.currency') = 'USD'
+  ), FALSE)
+  AND NOT SAFE_CAST(JSON_EXTRACT_SCALAR(`ev`.`properties`, '$.revenue') AS FLOAT64) IS NULL
+GROUP BY
+  `ev`.`profile_id`

@@ -1,0 +1,14 @@
+SELECT
+  `ev`.`profile_id`,
+  SUM(TRY_CAST(GET_JSON_OBJECT(`ev`.`properties`, '$.revenue') AS DOUBLE)) AS `value`
+FROM `engage`.`events` AS `ev`
+WHERE
+  `ev`.`event` = 'Order Completed'
+  AND `ev`.`timestamp` > CAST('2023-06-02 00:00:00.000000' AS TIMESTAMP)
+  AND `ev`.`timestamp` <= CAST('2024-06-01 00:00:00.000000' AS TIMESTAMP)
+  AND COALESCE((
+    GET_JSON_OBJECT(`ev`.`properties`, '$.currency') = 'USD'
+  ), FALSE)
+  AND NOT TRY_CAST(GET_JSON_OBJECT(`ev`.`properties`, '$.revenue') AS DOUBLE) IS NULL
+GROUP BY
+  `ev`.`profile_id`
