@@ -1,0 +1,142 @@
+"""Which identifiers an event carries, found in SQL: one row per (event, identifier).
+
+Identifiers follow Segment's defaults (segment-engage-spec.md §6.1): `user_id`, `email` (from
+traits, context.traits or properties), `anonymous_id` (an alias call's `previousId` counts as
+one too), `group_id`, the device ids of `context.device`, and custom ids from
+`context.externalIds` (users collection). Values are trimmed and lower-cased, as Segment treats
+external ids; blocked values (exact or regex, global or per type) are never identifiers.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from engagectl.config.models import BlockedRegex, IdentitySettings
+from engagectl.ingest.messages import json_text, json_value
+from engagectl.warehouse import Warehouse, quoted_column
+
+
+def _lit(value: str) -> exp.Literal:
+    return exp.Literal.string(value)
+
+
+def _device_identifiers(context: exp.Expression) -> list[tuple[str, exp.Expression]]:
+    """android.* / ios.* ids from context.device, by the device type."""
+    device_type = exp.func("LOWER", json_text(context, "device", "type"))
+    tracking = exp.func("LOWER", json_text(context, "device", "adTrackingEnabled")).eq(_lit("true"))
+    found = []
+    for platform in ("android", "ios"):
+        on_platform = device_type.eq(_lit(platform))
+        found.append((f"{platform}.id", exp.If(this=on_platform, true=json_text(context, "device", "id"))))
+        found.append((f"{platform}.idfa", exp.If(this=exp.and_(on_platform, tracking),
+                                                  true=json_text(context, "device", "advertisingId"))))
+        found.append((f"{platform}.push_token", exp.If(this=on_platform, true=json_text(context, "device", "token"))))
+    return found
+
+
+def _candidates(events: exp.Expression) -> list[tuple[str, exp.Expression]]:
+    column = quoted_column
+    context = column("context")
+    found: list[tuple[str, exp.Expression]] = [
+        ("user_id", column("user_id")),
+        ("anonymous_id", column("anonymous_id")),
+        ("anonymous_id", column("previous_id")),
+        ("group_id", column("group_id")),
+        ("email", json_text(column("traits"), "email")),
+        ("email", json_text(context, "traits", "email")),
+        ("email", json_text(column("properties"), "email")),
+    ]
+    for id_type, value in _device_identifiers(context):
+        # exp.If renders as CASE WHEN … THEN … END on both engines.
+        found.append((id_type, exp.Case(ifs=[value])))
+    return found
+
+
+def _event_columns() -> list[exp.Expression]:
+    return [quoted_column("seq"), quoted_column("timestamp").as_("ts"), quoted_column("message_id"),
+            quoted_column("source")]
+
+
+def _blocked(settings: IdentitySettings, id_type: exp.Expression, value: exp.Expression) -> exp.Expression | None:
+    """A condition true when the value is blocked, globally or for its type."""
+    conditions: list[exp.Expression] = []
+
+    def add(blocked: list, for_type: str | None) -> None:
+        exact = [b.strip().lower() for b in blocked if isinstance(b, str)]
+        regexes = [b.regex for b in blocked if isinstance(b, BlockedRegex)]
+        parts: list[exp.Expression] = []
+        if exact:
+            parts.append(value.isin(*[_lit(v) for v in exact]))
+        parts.extend(exp.RegexpLike(this=value, expression=_lit(r)) for r in regexes)
+        if not parts:
+            return
+        condition = exp.or_(*parts) if len(parts) > 1 else parts[0]
+        if for_type is not None:
+            condition = exp.and_(id_type.eq(_lit(for_type)), exp.paren(condition))
+        conditions.append(exp.paren(condition))
+
+    add(settings.blocked_values, None)
+    for id_type_name, rule in settings.identifiers.items():
+        add(rule.blocked_values, id_type_name)
+    if not conditions:
+        return None
+    return exp.or_(*conditions) if len(conditions) > 1 else conditions[0]
+
+
+def observations(warehouse: Warehouse, settings: IdentitySettings, after_seq: int) -> exp.Select:
+    """One row (seq, ts, message_id, source, id_type, id_value) per identifier of every event past
+    `after_seq`."""
+    events = exp.alias_(warehouse.table("events"), "e", table=True)
+    new = exp.GT(this=quoted_column("seq"), expression=exp.Literal.number(after_seq))
+    selects: list[exp.Select] = []
+    for id_type, value in _candidates(events):
+        selects.append(exp.select(*_event_columns(), _lit(id_type).as_("id_type"),
+                                  exp.cast(value, "TEXT").as_("raw_value")).from_(events).where(new))
+    # context.externalIds: [{id, type, collection, encoding}], users collection only.
+    items = exp.select(*_event_columns(), warehouse.json_array_items(
+        json_value(quoted_column("context"), "externalIds")).as_("item")).from_(events).where(
+        exp.and_(new, json_value(quoted_column("context"), "externalIds").is_(exp.null()).not_()))
+    item = quoted_column("item")
+    collection = exp.func("COALESCE", exp.func("LOWER", json_text(item, "collection")), _lit("users"))
+    selects.append(
+        exp.select(quoted_column("seq"), quoted_column("ts"), quoted_column("message_id"), quoted_column("source"),
+                   exp.func("LOWER", exp.func("TRIM", json_text(item, "type"))).as_("id_type"),
+                   json_text(item, "id").as_("raw_value"))
+        .from_(items.subquery("external_ids"))
+        .where(collection.eq(_lit("users")))
+    )
+    union = selects[0]
+    for select in selects[1:]:
+        union = exp.union(union, select, distinct=False)
+    normalised = exp.func("LOWER", exp.func("TRIM", quoted_column("raw_value")))
+    candidates = exp.select(quoted_column("seq"), quoted_column("ts"), quoted_column("message_id"),
+                            quoted_column("source"), quoted_column("id_type"), normalised.as_("id_value")
+                            ).from_(union.subquery("candidates"))
+    keep = exp.and_(quoted_column("id_value").is_(exp.null()).not_(),
+                    quoted_column("id_value").neq(_lit("")),
+                    quoted_column("id_type").is_(exp.null()).not_(),
+                    quoted_column("id_type").neq(_lit("")))
+    blocked = _blocked(settings, quoted_column("id_type"), quoted_column("id_value"))
+    if blocked is not None:
+        keep = exp.and_(keep, exp.not_(exp.paren(blocked)))
+    # DISTINCT: the same email in traits and context.traits is one identifier.
+    select = exp.select(quoted_column("seq"), quoted_column("ts"), quoted_column("message_id"),
+                        quoted_column("source"), quoted_column("id_type"), quoted_column("id_value")
+                        ).distinct().from_(candidates.subquery("normalised")).where(keep)
+    return select
+
+
+def priority_rank(settings: IdentitySettings) -> exp.Expression:
+    """An identifier type's rank: explicit priorities first, then user_id, email, then the rest.
+
+    Types without a configured priority share the last rank; ordering by (rank, id_type) then
+    puts them alphabetically, as `IdentitySettings.priority_order` does.
+    """
+    explicit = [t for t in settings.priority_order(list(settings.identifiers))
+                if settings.identifiers[t].priority is not None]
+    order = explicit + [t for t in ("user_id", "email") if t not in explicit]
+    return exp.Case(
+        this=quoted_column("id_type"),
+        ifs=[exp.If(this=_lit(t), true=exp.Literal.number(i)) for i, t in enumerate(order)],
+        default=exp.Literal.number(len(order)),
+    )

@@ -1,0 +1,5 @@
+"""Reading profiles the way the Profile API answers: traits, external ids, events, metadata, links."""
+
+from engagectl.profiles.reader import ProfileNotFound, ProfileReader
+
+__all__ = ["ProfileNotFound", "ProfileReader"]

@@ -1,0 +1,182 @@
+"""The warehouse interface every engine adapter implements.
+
+Callers hand over sqlglot expressions; the adapter renders them for its engine. Values travel as
+sqlglot literals: named placeholders (`exp.Placeholder(this="name")`, `:name` when parsed) are
+replaced by literals from `params` before rendering, so no value is ever pasted into SQL text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from engagectl.diagnostics import EngageError
+
+
+class WarehouseError(EngageError):
+    """The warehouse refused a statement or could not be reached."""
+
+
+def quoted_column(name: str, table: str | None = None) -> exp.Column:
+    """A column reference that is safe for names that are also keywords (`timestamp`, `commit`)."""
+    return exp.column(name, table=table, quoted=True)
+
+
+class Warehouse:
+    """One connection to the warehouse, with the layout created and migrated on open."""
+
+    dialect: str = ""
+    wants_indexes: bool = False
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self._depth = 0
+
+    # ---- naming -----------------------------------------------------------------------------
+
+    def table(self, name: str) -> exp.Table:
+        """A table of engagectl's layout, qualified with the warehouse schema."""
+        return exp.table_(name, db=self.schema, quoted=True)
+
+    @staticmethod
+    def temp_table(name: str) -> exp.Table:
+        """A session-local scratch table (unqualified: both engines resolve it in their temp schema)."""
+        return exp.table_(name, quoted=True)
+
+    # ---- statements -------------------------------------------------------------------------
+
+    def render(self, expression: exp.Expression | str, params: dict[str, Any] | None = None) -> str:
+        if isinstance(expression, str):
+            expression = sqlglot.parse_one(expression, read=self.dialect)
+        if params:
+            expression = exp.replace_placeholders(expression.copy(), **params)
+        return expression.sql(dialect=self.dialect)
+
+    def parse(self, template: str, **params: Any) -> exp.Expression:
+        """A statement written in Postgres syntax, as a sqlglot expression for this engine.
+
+        Tables of engagectl's layout named without a schema are qualified with the warehouse's;
+        `:name` placeholders become literals from `params` (values never enter the SQL text).
+        """
+        from engagectl.warehouse.layout import TABLES_BY_NAME
+
+        expression = sqlglot.parse_one(template, read="postgres")
+        for table in expression.find_all(exp.Table):
+            if not table.args.get("db") and table.name in TABLES_BY_NAME:
+                table.set("db", exp.to_identifier(self.schema, quoted=True))
+                table.set("this", exp.to_identifier(table.name, quoted=True))
+        if params:
+            expression = exp.replace_placeholders(expression, **params)
+        return expression
+
+    def execute(self, expression: exp.Expression | str, params: dict[str, Any] | None = None) -> None:
+        self._run(self.render(expression, params), fetch=False)
+
+    def fetchall(self, expression: exp.Expression | str, params: dict[str, Any] | None = None) -> list[tuple]:
+        return self._run(self.render(expression, params), fetch=True)[1]
+
+    def fetch_dicts(self, expression: exp.Expression | str, params: dict[str, Any] | None = None) -> list[dict]:
+        columns, rows = self._run(self.render(expression, params), fetch=True)
+        return [dict(zip(columns, row)) for row in rows]
+
+    def execute_script(self, statements: Iterable[exp.Expression]) -> None:
+        for statement in statements:
+            self.execute(statement)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """One transaction; nested uses join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self._begin()
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = 0
+            self._rollback()
+            raise
+        self._depth = 0
+        self._commit()
+
+    # ---- what each engine provides ------------------------------------------------------------
+
+    def _run(self, sql: str, fetch: bool) -> tuple[list[str], list[tuple]]:
+        raise NotImplementedError
+
+    def _begin(self) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+    def _rollback(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def table_exists(self, name: str) -> bool:
+        rows = self.fetchall(
+            exp.select("1")
+            .from_(exp.table_("tables", db="information_schema"))
+            .where(exp.column("table_schema").eq(exp.Literal.string(self.schema)))
+            .where(exp.column("table_name").eq(exp.Literal.string(name)))
+        )
+        return bool(rows)
+
+    def create_index(self, table: str, name: str, columns: Sequence[str], unique: bool) -> None:
+        raise NotImplementedError
+
+    def load_lines(self, target: exp.Table, path: Path) -> None:
+        """Copy every line of a (plain or gzip) file into `target(line_no, line)` with the engine's loader."""
+        raise NotImplementedError
+
+    def insert_rows(self, target: exp.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Bulk-insert Python rows (identity results) through the engine's fast path."""
+        raise NotImplementedError
+
+    # JSON and text functions whose spelling differs per engine.
+
+    def json_valid(self, text: exp.Expression) -> exp.Expression:
+        """True when `text` parses as JSON, false otherwise (never an error)."""
+        raise NotImplementedError
+
+    def parse_json(self, text: exp.Expression) -> exp.Expression:
+        """Text known to be valid JSON, as the JSON type."""
+        return exp.cast(text, exp.DataType.build("JSON"))
+
+    def try_timestamp(self, text: exp.Expression) -> exp.Expression:
+        """An ISO-8601 string as a UTC TIMESTAMP, or NULL when it is not one."""
+        raise NotImplementedError
+
+    def message_record(self, message: exp.Expression) -> exp.Expression:
+        """A message's text (already checked to be JSON) parsed once, read by `message_field`."""
+        return exp.cast(message, exp.DataType.build("JSON"))
+
+    def message_field(self, record: exp.Expression, key: str, as_json: bool) -> exp.Expression:
+        """A top-level field of a parsed message: text, or JSON when `as_json`."""
+        from engagectl.ingest.messages import json_text, json_value
+
+        return json_value(record, key) if as_json else json_text(record, key)
+
+    def json_array_items(self, array: exp.Expression) -> exp.Expression:
+        """A set-returning select item: one row per element of a JSON array, each as JSON."""
+        raise NotImplementedError
+
+    def arg_max(self, value: exp.Expression, order: exp.Expression) -> exp.Expression:
+        """An aggregate: `value` of the row with the greatest `order`."""
+        raise NotImplementedError
+
+    def md5(self, text: exp.Expression) -> exp.Expression:
+        return exp.MD5(this=text)

@@ -1,0 +1,129 @@
+"""The embedded DuckDB warehouse (the default: a file under `.engage/`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+from sqlglot import exp
+
+from engagectl.warehouse.base import Warehouse, WarehouseError
+
+# JSON never holds a raw 0x1F, so using it as the CSV delimiter turns every line into one field.
+_LINE_DELIMITER = "\x1f"
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+    # ART indexes slow bulk loads and cost memory; hash joins do the work instead.
+    wants_indexes = False
+
+    def __init__(self, database: str, schema: str) -> None:
+        super().__init__(schema)
+        if database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.connection = duckdb.connect(database)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open the DuckDB warehouse {database}: {exc}") from exc
+        self.connection.execute("SET TimeZone = 'UTC'")
+        self.execute(exp.Create(this=exp.to_identifier(schema, quoted=True), kind="SCHEMA", exists=True))
+
+    def _run(self, sql: str, fetch: bool):
+        try:
+            cursor = self.connection.execute(sql)
+            if not fetch:
+                return [], []
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            return columns, cursor.fetchall()
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{exc}") from exc
+
+    def _begin(self) -> None:
+        self.connection.begin()
+
+    def _commit(self) -> None:
+        self.connection.commit()
+
+    def _rollback(self) -> None:
+        self.connection.rollback()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def create_index(self, table: str, name: str, columns: Sequence[str], unique: bool) -> None:
+        self.execute(
+            exp.Create(
+                this=exp.Index(
+                    this=exp.to_identifier(name, quoted=True),
+                    table=self.table(table),
+                    params=exp.IndexParameters(columns=[exp.to_identifier(c, quoted=True) for c in columns]),
+                ),
+                kind="INDEX", exists=True, unique=unique,
+            )
+        )
+
+    def load_lines(self, target: exp.Table, path: Path) -> None:
+        # read_csv with an impossible delimiter and no quoting reads each line verbatim.
+        reader = exp.func(
+            "read_csv",
+            exp.Literal.string(str(path)),
+            exp.EQ(this=exp.var("columns"), expression=exp.Struct(expressions=[
+                exp.PropertyEQ(this=exp.Literal.string("line"), expression=exp.Literal.string("VARCHAR"))])),
+            exp.EQ(this=exp.var("delim"), expression=exp.Literal.string(_LINE_DELIMITER)),
+            exp.EQ(this=exp.var("quote"), expression=exp.Literal.string("")),
+            exp.EQ(this=exp.var("escape"), expression=exp.Literal.string("")),
+            exp.EQ(this=exp.var("header"), expression=exp.false()),
+            exp.EQ(this=exp.var("auto_detect"), expression=exp.false()),
+            exp.EQ(this=exp.var("strict_mode"), expression=exp.false()),
+            exp.EQ(this=exp.var("max_line_size"), expression=exp.Literal.number(64 * 1024 * 1024)),
+        )
+        # With insertion order preserved (DuckDB's default), ROW_NUMBER() OVER () numbers the rows
+        # in file order: line numbers for error messages. Blank lines stay, as NULL.
+        self.execute(exp.Drop(tables=[target], kind="TABLE", exists=True))
+        self.execute(exp.Create(this=target, kind="TABLE", properties=exp.Properties(
+            expressions=[exp.TemporaryProperty()]), expression=exp.select(
+                exp.Window(this=exp.RowNumber()).as_("line_no"), exp.column("line")).from_(reader)))
+
+    def insert_rows(self, target: exp.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        # DuckDB scans a dict of numpy arrays in place: no per-row statements.
+        frame = {
+            f"c{i}": np.array([row[i] for row in rows], dtype=object) for i in range(len(columns))
+        }
+        name = "engage_rows_buffer"
+        self.connection.register(name, frame)
+        try:
+            select = exp.select(*[exp.column(f"c{i}") for i in range(len(columns))]).from_(name)
+            self.execute(exp.insert(select, target, columns=[exp.to_identifier(c, quoted=True) for c in columns]))
+        finally:
+            self.connection.unregister(name)
+
+    def json_valid(self, text: exp.Expression) -> exp.Expression:
+        return exp.func("json_valid", text)
+
+    def try_timestamp(self, text: exp.Expression) -> exp.Expression:
+        # Offsets are honoured through TIMESTAMPTZ, then the session's UTC wall clock is kept.
+        as_tz = exp.TryCast(this=text, to=exp.DataType.build("TIMESTAMPTZ"))
+        return exp.cast(as_tz, exp.DataType.build("TIMESTAMP"))
+
+    def json_array_items(self, array: exp.Expression) -> exp.Expression:
+        return exp.Unnest(expressions=[exp.cast(array, exp.DataType.build("JSON[]", dialect="duckdb"))])
+
+    def message_record(self, message: exp.Expression) -> exp.Expression:
+        # json_transform parses each message once into a struct, instead of once per field.
+        from engagectl.ingest.messages import JSON_FIELDS, TEXT_FIELDS
+
+        shape = {name: "VARCHAR" for name in TEXT_FIELDS} | {name: "JSON" for name in JSON_FIELDS}
+        return exp.func("json_transform", message, exp.Literal.string(json.dumps(shape)))
+
+    def message_field(self, record: exp.Expression, key: str, as_json: bool) -> exp.Expression:
+        return exp.func("struct_extract", record, exp.Literal.string(key))
+
+    def arg_max(self, value: exp.Expression, order: exp.Expression) -> exp.Expression:
+        return exp.func("arg_max", value, order)

@@ -1,0 +1,148 @@
+"""The versioned table layout engagectl owns in the warehouse (schema `engage` by default).
+
+Every table is declared once here as (column, type) pairs; the adapters render them for their
+engine. JSON columns use the engine's `JSON` type on both DuckDB and Postgres (`json`, not
+`jsonb`): sqlglot's `JSONExtract`/`JSONExtractScalar` (`->>`) transpile to `->>` on DuckDB and
+`JSON_EXTRACT_PATH(_TEXT)` on Postgres, both of which read that type directly.
+
+Migrations are numbered steps; `layout_version` records the last one applied. A step only adds
+(tables, columns, indexes), so an older engagectl never meets a table it cannot read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+if TYPE_CHECKING:
+    from engagectl.warehouse.base import Warehouse
+
+LAYOUT_VERSION = 1
+
+TEXT = "TEXT"
+JSON = "JSON"
+TIMESTAMP = "TIMESTAMP"
+BIGINT = "BIGINT"
+INTEGER = "INTEGER"
+BOOLEAN = "BOOLEAN"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+
+TABLES: tuple[Table, ...] = (
+    Table("layout_version", (("version", INTEGER), ("applied_at", TIMESTAMP))),
+    Table("events", (
+        ("message_id", TEXT), ("source", TEXT), ("type", TEXT), ("event", TEXT),
+        ("user_id", TEXT), ("anonymous_id", TEXT), ("group_id", TEXT), ("previous_id", TEXT),
+        ("timestamp", TIMESTAMP), ("received_at", TIMESTAMP),
+        ("properties", JSON), ("context", JSON), ("traits", JSON), ("raw", JSON),
+        ("profile_id", TEXT), ("seq", BIGINT),
+    )),
+    Table("identities", (
+        ("profile_id", TEXT), ("id_type", TEXT), ("id_value", TEXT),
+        ("first_seen", TIMESTAMP), ("last_seen", TIMESTAMP), ("first_message_id", TEXT),
+        ("source", TEXT),
+    )),
+    Table("profiles", (
+        ("profile_id", TEXT), ("created_at", TIMESTAMP), ("updated_at", TIMESTAMP),
+        ("first_message_id", TEXT), ("last_message_id", TEXT),
+        ("first_source", TEXT), ("last_source", TEXT),
+    )),
+    Table("merges", (
+        ("merged_profile_id", TEXT), ("into_profile_id", TEXT), ("message_id", TEXT),
+        ("merged_at", TIMESTAMP), ("run_id", TEXT),
+    )),
+    Table("profile_traits", (
+        ("profile_id", TEXT), ("key", TEXT), ("value", JSON), ("updated_at", TIMESTAMP),
+        ("message_id", TEXT),
+    )),
+    Table("computed_values", (
+        ("computation_key", TEXT), ("kind", TEXT), ("profile_id", TEXT), ("value", JSON),
+        ("updated_at", TIMESTAMP),
+    )),
+    Table("journey_progress", (
+        ("journey_key", TEXT), ("step_key", TEXT), ("profile_id", TEXT), ("joined_at", TIMESTAMP),
+    )),
+    Table("changes", (
+        ("change_id", TEXT), ("run_id", TEXT), ("as_of", TIMESTAMP), ("profile_id", TEXT),
+        ("computation_key", TEXT), ("computation_kind", TEXT), ("change", TEXT),
+        ("old_value", JSON), ("new_value", JSON), ("commit", TEXT),
+    )),
+    Table("runs", (
+        ("run_id", TEXT), ("as_of", TIMESTAMP), ("started_at", TIMESTAMP), ("finished_at", TIMESTAMP),
+        ("commit", TEXT),
+    )),
+    # The identity run's bookkeeping: the highest events.seq already resolved.
+    Table("identity_watermark", (("last_seq", BIGINT), ("updated_at", TIMESTAMP))),
+)
+TABLES_BY_NAME = {table.name: table for table in TABLES}
+
+# (table, index name, columns, unique) — created on engines where an index pays off.
+INDEXES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
+    ("events", "events_message_id", ("message_id",), True),
+    ("events", "events_profile_id", ("profile_id",), False),
+    ("identities", "identities_value", ("id_type", "id_value"), True),
+    ("identities", "identities_profile", ("profile_id",), False),
+    ("profiles", "profiles_id", ("profile_id",), True),
+    ("profile_traits", "profile_traits_key", ("profile_id", "key"), True),
+    ("computed_values", "computed_values_key", ("computation_key", "profile_id"), False),
+)
+
+
+def create_table(warehouse: Warehouse, table: Table) -> exp.Create:
+    columns = [
+        exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(kind))
+        for name, kind in table.columns
+    ]
+    return exp.Create(
+        this=exp.Schema(this=warehouse.table(table.name), expressions=columns),
+        kind="TABLE",
+        exists=True,
+    )
+
+
+def _create_layout_v1(warehouse: Warehouse) -> None:
+    for table in TABLES:
+        warehouse.execute(create_table(warehouse, table))
+    if warehouse.wants_indexes:
+        for table, name, columns, unique in INDEXES:
+            warehouse.create_index(table, name, columns, unique)
+
+
+# Step n brings the layout from version n-1 to n.
+MIGRATIONS: dict[int, Callable[[Warehouse], None]] = {1: _create_layout_v1}
+
+
+def current_version(warehouse: Warehouse) -> int:
+    if not warehouse.table_exists("layout_version"):
+        return 0
+    rows = warehouse.fetchall(
+        exp.select(exp.func("MAX", exp.column("version"))).from_(warehouse.table("layout_version"))
+    )
+    return rows[0][0] or 0
+
+
+def migrate(warehouse: Warehouse) -> int:
+    """Create or upgrade the layout; returns the version now in place."""
+    with warehouse.transaction():
+        version = current_version(warehouse)
+        for step in range(version + 1, LAYOUT_VERSION + 1):
+            MIGRATIONS[step](warehouse)
+            warehouse.execute(
+                exp.insert(
+                    exp.select(exp.Literal.number(step), exp.CurrentTimestamp()),
+                    warehouse.table("layout_version"),
+                )
+            )
+    return max(version, LAYOUT_VERSION)

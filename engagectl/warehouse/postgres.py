@@ -1,0 +1,157 @@
+"""Postgres as the warehouse (a `postgresql+psycopg://…` URL)."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.types.string import TextLoader
+from sqlalchemy.engine import URL
+from sqlglot import exp
+
+from engagectl.warehouse.base import Warehouse, WarehouseError
+
+_COPY_CHUNK = 1 << 20
+
+# Postgres 15 has no `IS JSON` nor TRY_CAST: two small functions in the warehouse schema give
+# the loader "parse or NULL" semantics. Their bodies hold no values, only the schema name.
+_HELPERS = (
+    """CREATE OR REPLACE FUNCTION {schema}.engage_try_json(t text) RETURNS json
+       LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN t::json; EXCEPTION WHEN others THEN RETURN NULL; END $$""",
+    """CREATE OR REPLACE FUNCTION {schema}.engage_try_timestamp(t text) RETURNS timestamp
+       LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN
+         IF t IS NULL OR t !~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}' THEN RETURN NULL; END IF;
+         RETURN (t::timestamptz) AT TIME ZONE 'UTC';
+       EXCEPTION WHEN others THEN RETURN NULL; END $$""",
+)
+
+
+def _conninfo(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class PostgresWarehouse(Warehouse):
+    dialect = "postgres"
+    wants_indexes = True
+
+    def __init__(self, url: URL, schema: str) -> None:
+        super().__init__(schema)
+        try:
+            self.connection = psycopg.connect(_conninfo(url), autocommit=True)
+        except psycopg.Error as exc:
+            raise WarehouseError(f"cannot connect to the Postgres warehouse: {exc}") from exc
+        self.connection.execute("SET TIME ZONE 'UTC'")
+        # JSON comes back as text, as it does from DuckDB: callers parse it where they need to.
+        for json_type in ("json", "jsonb"):
+            self.connection.adapters.register_loader(json_type, TextLoader)
+        self.execute(exp.Create(this=exp.to_identifier(schema, quoted=True), kind="SCHEMA", exists=True))
+        quoted_schema = exp.to_identifier(schema, quoted=True).sql("postgres")
+        for helper in _HELPERS:
+            self._run(helper.format(schema=quoted_schema), fetch=False)
+        self._transaction = None
+
+    def _run(self, sql: str, fetch: bool):
+        try:
+            cursor = self.connection.execute(sql, prepare=False)
+            if not fetch:
+                return [], []
+            columns = [d.name for d in cursor.description] if cursor.description else []
+            return columns, cursor.fetchall()
+        except psycopg.Error as exc:
+            raise WarehouseError(f"{exc}".strip()) from exc
+
+    def _begin(self) -> None:
+        self._transaction = self.connection.transaction()
+        self._transaction.__enter__()
+
+    def _commit(self) -> None:
+        transaction, self._transaction = self._transaction, None
+        transaction.__exit__(None, None, None)
+
+    def _rollback(self) -> None:
+        transaction, self._transaction = self._transaction, None
+        try:
+            raise _Rollback()
+        except _Rollback as exc:
+            transaction.__exit__(type(exc), exc, exc.__traceback__)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def create_index(self, table: str, name: str, columns: Sequence[str], unique: bool) -> None:
+        self.execute(
+            exp.Create(
+                this=exp.Index(
+                    this=exp.to_identifier(f"{name}", quoted=True),
+                    table=self.table(table),
+                    params=exp.IndexParameters(columns=[exp.to_identifier(c, quoted=True) for c in columns]),
+                ),
+                kind="INDEX", exists=True, unique=unique,
+            )
+        )
+
+    def _copy_sql(self, target: exp.Table, columns: Sequence[str], options: str) -> str:
+        column_list = ", ".join(exp.to_identifier(c, quoted=True).sql("postgres") for c in columns)
+        return f"COPY {target.sql('postgres')} ({column_list}) FROM STDIN {options}"
+
+    def load_lines(self, target: exp.Table, path: Path) -> None:
+        self.execute(exp.Drop(tables=[target], kind="TABLE", exists=True))
+        self.execute(exp.Create(this=exp.Schema(this=target, expressions=[
+            exp.ColumnDef(this=exp.to_identifier("line_no"), kind=exp.DataType(this=exp.DataType.Type.BIGSERIAL),
+                          constraints=[]),
+            exp.ColumnDef(this=exp.to_identifier("line"), kind=exp.DataType.build("TEXT")),
+        ]), kind="TABLE", properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
+        # CSV with quote and delimiter bytes JSON never contains: each line arrives verbatim (the
+        # text format would undo JSON's backslash escapes). line_no is assigned in file order.
+        sql = self._copy_sql(target, ["line"], "WITH (FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e')")
+        opener = gzip.open if _is_gzip(path) else open
+        try:
+            with opener(path, "rb") as handle, self.connection.cursor().copy(sql) as copy:
+                while chunk := handle.read(_COPY_CHUNK):
+                    copy.write(chunk)
+        except psycopg.Error as exc:
+            raise WarehouseError(f"{exc}".strip()) from exc
+
+    def insert_rows(self, target: exp.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        try:
+            with self.connection.cursor().copy(self._copy_sql(target, columns, "")) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.Error as exc:
+            raise WarehouseError(f"{exc}".strip()) from exc
+
+    def json_valid(self, text: exp.Expression) -> exp.Expression:
+        return exp.Not(this=exp.Is(this=self.parse_json(text), expression=exp.null()))
+
+    def parse_json(self, text: exp.Expression) -> exp.Expression:
+        return self._helper("engage_try_json", text)
+
+    def try_timestamp(self, text: exp.Expression) -> exp.Expression:
+        return self._helper("engage_try_timestamp", text)
+
+    def _helper(self, name: str, argument: exp.Expression) -> exp.Expression:
+        """A call of one of the schema's helper functions (see _HELPERS)."""
+        return exp.Dot(this=exp.to_identifier(self.schema, quoted=True),
+                       expression=exp.Anonymous(this=name, expressions=[argument]))
+
+    def json_array_items(self, array: exp.Expression) -> exp.Expression:
+        return exp.func("json_array_elements", array)
+
+    def arg_max(self, value: exp.Expression, order: exp.Expression) -> exp.Expression:
+        # (array_agg(value ORDER BY order DESC))[1]
+        ordered = exp.ArrayAgg(this=exp.Order(this=value, expressions=[exp.Ordered(this=order, desc=True)]))
+        return exp.Bracket(this=exp.paren(ordered), expressions=[exp.Literal.number(0)])  # sqlglot indexes from 0
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"

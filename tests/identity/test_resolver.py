@@ -1,0 +1,106 @@
+"""Identity runs: stable ids, merges keeping the older profile, incremental runs, identify traits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engagectl.config.models import IdentitySettings
+from engagectl.identity import profile_id_for, resolve_identities
+from engagectl.ingest import ingest_messages
+from engagectl.warehouse import open_warehouse
+
+
+@pytest.fixture
+def warehouse(warehouse_url):
+    opened = open_warehouse(warehouse_url)
+    yield opened
+    opened.close()
+
+
+def _msg(message_id: str, ts: str, **fields) -> dict:
+    kind = fields.pop("type", "track")
+    base = {"type": kind, "messageId": message_id, "timestamp": f"2024-05-{ts}Z"}
+    if kind == "track":
+        base["event"] = "Product Viewed"
+    return {**base, **fields}
+
+
+def _profile_of(warehouse, message_id: str) -> str:
+    return warehouse.fetchall(warehouse.parse(
+        "SELECT profile_id FROM events WHERE message_id = :m", m=message_id))[0][0]
+
+
+def _traits(warehouse, profile_id: str) -> dict:
+    rows = warehouse.fetchall(warehouse.parse(
+        "SELECT key, value FROM profile_traits WHERE profile_id = :p", p=profile_id))
+    return {key: json.loads(value) for key, value in rows}
+
+
+def test_a_merge_keeps_the_older_profile_and_records_the_message(warehouse):
+    ingest_messages(warehouse, [
+        _msg("m1", "01T10:00:00", anonymousId="a1"),
+        _msg("m2", "02T10:00:00", type="identify", userId="u1"),
+        _msg("m3", "03T10:00:00", userId="u1", anonymousId="a1"),
+    ])
+    report = resolve_identities(warehouse, IdentitySettings())
+    older = profile_id_for("m1")
+    assert report.merges == 1
+    assert {_profile_of(warehouse, m) for m in ("m1", "m2", "m3")} == {older}
+    merges = warehouse.fetch_dicts(warehouse.parse("SELECT merged_profile_id, into_profile_id, message_id FROM merges"))
+    assert merges == [{"merged_profile_id": profile_id_for("m2"), "into_profile_id": older, "message_id": "m3"}]
+    assert warehouse.fetchall(warehouse.parse("SELECT profile_id FROM profiles")) == [(older,)]
+
+
+def test_an_incremental_run_merges_stored_profiles_and_repoints_their_rows(warehouse):
+    settings = IdentitySettings()
+    ingest_messages(warehouse, [
+        _msg("m1", "01T10:00:00", anonymousId="a1"),
+        _msg("m2", "02T10:00:00", type="identify", userId="u1", traits={"plan": "free"}),
+    ])
+    resolve_identities(warehouse, settings)
+    first, second = profile_id_for("m1"), profile_id_for("m2")
+    assert {_profile_of(warehouse, "m1"), _profile_of(warehouse, "m2")} == {first, second}
+
+    ingest_messages(warehouse, [_msg("m3", "03T10:00:00", userId="u1", anonymousId="a1")])
+    report = resolve_identities(warehouse, settings)
+    assert (report.events, report.merges) == (1, 1)
+    assert {_profile_of(warehouse, m) for m in ("m1", "m2", "m3")} == {first}
+    assert _traits(warehouse, first) == {"plan": "free"}
+    identities = warehouse.fetchall(warehouse.parse("SELECT DISTINCT profile_id FROM identities"))
+    assert identities == [(first,)]
+
+
+def test_a_run_with_nothing_new_changes_nothing(warehouse):
+    ingest_messages(warehouse, [_msg("m1", "01T10:00:00", userId="u1")])
+    resolve_identities(warehouse, IdentitySettings())
+    again = resolve_identities(warehouse, IdentitySettings())
+    assert (again.events, again.profiles_created) == (0, 0)
+    assert _profile_of(warehouse, "m1") == profile_id_for("m1")
+
+
+def test_identify_traits_last_write_wins_and_null_removes(warehouse):
+    ingest_messages(warehouse, [
+        _msg("m1", "01T10:00:00", type="identify", userId="u1", traits={"plan": "free", "name": "Bob"}),
+        _msg("m3", "03T10:00:00", type="identify", userId="u1", traits={"name": None, "city": "Oslo"}),
+        # Arrives later but happened earlier: it does not win.
+        _msg("m2", "02T10:00:00", type="identify", userId="u1", traits={"plan": "pro", "city": "Rome"}),
+    ])
+    resolve_identities(warehouse, IdentitySettings())
+    assert _traits(warehouse, profile_id_for("m1")) == {"plan": "pro", "city": "Oslo"}
+
+
+def test_events_without_any_identifier_stay_unresolved(warehouse):
+    ingest_messages(warehouse, [_msg("m1", "01T10:00:00", userId="null")])
+    resolve_identities(warehouse, IdentitySettings.model_validate({"blocked_values": ["null"]}))
+    assert _profile_of(warehouse, "m1") is None
+
+
+def test_identifier_last_seen_follows_new_events(warehouse):
+    ingest_messages(warehouse, [_msg("m1", "01T10:00:00", userId="u1")])
+    resolve_identities(warehouse, IdentitySettings())
+    ingest_messages(warehouse, [_msg("m2", "09T10:00:00", userId="u1")])
+    resolve_identities(warehouse, IdentitySettings())
+    row = warehouse.fetch_dicts(warehouse.parse("SELECT first_seen, last_seen FROM identities"))[0]
+    assert (row["first_seen"].day, row["last_seen"].day) == (1, 9)

@@ -1,0 +1,103 @@
+"""The warehouse adapters: the table layout, migrations, values as literals, transactions."""
+
+from __future__ import annotations
+
+import pytest
+from sqlglot import exp
+
+from engagectl.warehouse import LAYOUT_VERSION, open_warehouse
+from engagectl.warehouse.layout import TABLES
+
+CONTRACT = {
+    "events": {"message_id", "source", "type", "event", "user_id", "anonymous_id", "timestamp", "received_at",
+               "properties", "context", "traits", "raw", "profile_id", "seq"},
+    "identities": {"profile_id", "id_type", "id_value", "first_seen", "last_seen", "first_message_id"},
+    "profiles": {"profile_id", "created_at", "updated_at", "first_message_id", "last_message_id"},
+    "merges": {"merged_profile_id", "into_profile_id", "message_id", "merged_at", "run_id"},
+    "profile_traits": {"profile_id", "key", "value", "updated_at"},
+    "computed_values": {"computation_key", "kind", "profile_id", "value", "updated_at"},
+    "journey_progress": {"journey_key", "step_key", "profile_id", "joined_at"},
+    "changes": {"change_id", "run_id", "as_of", "profile_id", "computation_key", "computation_kind", "change",
+                "old_value", "new_value", "commit"},
+    "runs": {"run_id", "as_of", "started_at", "finished_at", "commit"},
+    "layout_version": {"version"},
+}
+
+
+@pytest.fixture
+def warehouse(warehouse_url):
+    opened = open_warehouse(warehouse_url)
+    yield opened
+    opened.close()
+
+
+def _columns(warehouse, table: str) -> set[str]:
+    rows = warehouse.fetchall(warehouse.parse(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = :t",
+        s=warehouse.schema, t=table))
+    return {row[0] for row in rows}
+
+
+def test_open_creates_every_contract_table(warehouse):
+    for table, columns in CONTRACT.items():
+        assert columns <= _columns(warehouse, table), table
+
+
+def test_layout_is_versioned_and_reopening_does_not_migrate_twice(warehouse_url):
+    for _ in range(2):
+        warehouse = open_warehouse(warehouse_url)
+        rows = warehouse.fetchall(warehouse.parse("SELECT version FROM layout_version"))
+        warehouse.close()
+    assert rows == [(LAYOUT_VERSION,)]
+
+
+def test_schema_comes_from_the_url(postgres_url, postgres_schema):
+    warehouse = open_warehouse(postgres_url)
+    try:
+        assert warehouse.schema == postgres_schema
+        assert warehouse.table("events").sql("postgres") == f'"{postgres_schema}"."events"'
+    finally:
+        warehouse.close()
+
+
+def test_duckdb_warehouse_defaults_to_the_engage_schema(tmp_path):
+    warehouse = open_warehouse("duckdb:///.engage/warehouse.duckdb", project_dir=tmp_path)
+    try:
+        assert warehouse.schema == "engage"
+        assert (tmp_path / ".engage" / "warehouse.duckdb").exists()
+    finally:
+        warehouse.close()
+
+
+def test_hostile_values_travel_as_literals(warehouse):
+    hostile = "x'); drop table engage.events; --"
+    warehouse.execute(warehouse.parse(
+        "INSERT INTO profile_traits (profile_id, key, value) VALUES (:p, :k, NULL)", p=hostile, k=hostile))
+    placeholder = exp.select(exp.column("key")).from_(warehouse.table("profile_traits")).where(
+        exp.column("profile_id").eq(exp.Placeholder(this="p")))
+    assert warehouse.fetchall(placeholder, {"p": hostile}) == [(hostile,)]
+    assert _columns(warehouse, "events")
+
+
+def test_a_failed_transaction_leaves_nothing(warehouse):
+    with pytest.raises(RuntimeError), warehouse.transaction():
+        warehouse.execute(warehouse.parse("INSERT INTO runs (run_id) VALUES ('r1')"))
+        raise RuntimeError("boom")
+    assert warehouse.fetchall(warehouse.parse("SELECT COUNT(*) FROM runs")) == [(0,)]
+    with warehouse.transaction():
+        warehouse.execute(warehouse.parse("INSERT INTO runs (run_id) VALUES ('r2')"))
+    assert warehouse.fetch_dicts(warehouse.parse("SELECT run_id FROM runs")) == [{"run_id": "r2"}]
+
+
+def test_json_columns_read_back_with_sqlglot_json_access(warehouse):
+    warehouse.execute(warehouse.parse(
+        "INSERT INTO computed_values (computation_key, kind, profile_id, value) VALUES ('k', 'sql_trait', 'p', :v)",
+        v='{"plan": "pro", "seats": 3}'))
+    rows = warehouse.fetchall(warehouse.parse("SELECT value ->> 'plan' FROM computed_values"))
+    assert rows == [("pro",)]
+
+
+def test_every_table_is_declared_once():
+    names = [table.name for table in TABLES]
+    assert len(names) == len(set(names))
+    assert set(CONTRACT) <= set(names)
