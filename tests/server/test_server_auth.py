@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import SPACE, basic
+from server_support import SPACE, basic
 
 TRAITS = f"/v1/spaces/{SPACE}/collections/users/profiles/email:bob@example.com/traits"
 AUDIENCES = f"/v1/spaces/{SPACE}/audiences"
@@ -86,7 +86,7 @@ def test_every_response_has_a_distinct_request_id(client, token):
 def test_unexpected_failures_answer_500_with_the_error_body_and_a_request_id(context, token):
     from fastapi.testclient import TestClient
 
-    from conftest import WRITE_KEY
+    from server_support import WRITE_KEY
     from engagectl.server import create_app
 
     context.warehouse.close()  # every read and write now fails inside the engine

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from conftest import SPACE, basic
+from server_support import SPACE, basic
 from live import free_port
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import segment.analytics as segment_analytics
 
-from conftest import SPACE, WRITE_KEY, basic
+from server_support import SPACE, WRITE_KEY, basic
 from engagectl.server import create_app
 from live import serving
 

@@ -12,7 +12,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from conftest import SPACE, WRITE_KEY, basic
+from server_support import SPACE, WRITE_KEY, basic
 from engagectl.server import create_app
 from engagectl.server.openapi import SPEC_PATH, openapi_document, render
 

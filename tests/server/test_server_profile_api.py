@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import SPACE, basic
+from server_support import SPACE, basic
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import WRITE_KEY, WRITE_KEY_VARIABLE, basic, write_project
+from server_support import WRITE_KEY, WRITE_KEY_VARIABLE, basic, write_project
 from engagectl.config import load_project
 from engagectl.server import create_app
 from engagectl.server.context import open_context
