@@ -91,6 +91,16 @@ def _render_errors(plan) -> None:
     render_diagnostics(plan.diagnostics)
 
 
+def _parse_as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 time such as 2024-06-01T00:00:00Z") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
 lock_timeout_option = click.option(
     "--lock-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
     help="How long to wait for another writer's state lock before failing.")
@@ -103,14 +113,25 @@ lock_timeout_option = click.option(
               help="Save the plan to FILE; `engagectl apply FILE` applies exactly it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON document.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 without changes, 1 on error, 2 with changes.")
+@click.option("--no-data", is_flag=True,
+              help="Do not estimate in the warehouse how many profiles each changed definition moves.")
+@click.option("--as-of", "as_of", metavar="TS", help="The estimate's 'now' (ISO-8601); default the current time.")
 @lock_timeout_option
 @pass_cli
 @handle_errors
-def plan_command(cli: CliContext, out_file: str | None, as_json: bool, detailed_exitcode: bool,
-                 lock_timeout: float) -> None:
-    """Show what `apply` would change in the state, and why."""
+def plan_command(cli: CliContext, out_file: str | None, as_json: bool, detailed_exitcode: bool, no_data: bool,
+                 as_of: str | None, lock_timeout: float) -> None:
+    """Show what `apply` would change in the state, and why.
+
+    For each audience, trait or journey whose definition changes, the plan also shows how many
+    profiles would enter and exit if it were applied now (read from the warehouse when it exists
+    and can be opened; `--no-data` skips this).
+    """
     from engagectl.plan import plan_project, write_plan_file
+    from engagectl.plan.impact import add_impact
     from engagectl.views.plan import render_plan
+
+    as_of_time = _parse_as_of(as_of)
 
     project = _read_project(cli)
     if _settings_broken(project):
@@ -123,6 +144,8 @@ def plan_command(cli: CliContext, out_file: str | None, as_json: bool, detailed_
         finally:
             store.close()
     plan = plan_project(project, snapshot)
+    if not no_data:
+        add_impact(plan, project, as_of_time)  # after the state lock: the estimate may take a while
     if as_json:
         emit_json(plan.to_json())
     elif plan.has_errors:
@@ -141,16 +164,6 @@ def plan_command(cli: CliContext, out_file: str | None, as_json: bool, detailed_
 
 
 # -- apply --------------------------------------------------------------------------------------
-
-def _parse_as_of(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO-8601 time such as 2024-06-01T00:00:00Z") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
 
 @click.command("apply")
 @click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False), metavar="[FILE]")
@@ -230,7 +243,7 @@ def _apply_saved_plan(cli: CliContext, plan_file: str, as_of_time, as_json: bool
         with store.lock("apply", lock_timeout):
             result = apply_plan(store, plan, root)  # StalePlan when lineage or serial moved
             if not as_json:
-                render_plan(plan)
+                render_plan(plan, show_impact=False)  # the saved estimate is of the time of planning
                 render_apply(result)
             extra = after_apply(cli, project, result, as_of=as_of_time, no_run=no_run, no_sync=no_sync)
     finally:

@@ -62,6 +62,9 @@ class ResourceChange:
     after_hash: str | None = None
     replaces: str | None = None  # for a replace: the address whose key is retired
     retired: list[RetiredKey] = field(default_factory=list)
+    # What the change would do to memberships now (engagectl.plan.impact); None: not estimated.
+    # An estimate, not part of what the plan does: it is left out of the plan's hash.
+    impact: dict | None = None
 
     @property
     def attribute_diffs(self) -> list[AttributeDiff]:
@@ -75,9 +78,12 @@ class ResourceChange:
         return diffs
 
     def to_json(self) -> dict:
-        """The PRODUCT.md §5 change shape."""
-        return {"address": self.address, "kind": self.kind, "key": self.key, "action": self.action,
-                "reasons": list(self.reasons)}
+        """The PRODUCT.md §5 change shape, plus the optional `impact` key when it was estimated."""
+        document = {"address": self.address, "kind": self.kind, "key": self.key, "action": self.action,
+                    "reasons": list(self.reasons)}
+        if self.impact is not None:
+            document["impact"] = self.impact
+        return document
 
     def to_dict(self) -> dict:
         """Everything, for the plan file."""
@@ -89,6 +95,12 @@ class ResourceChange:
             "retired": [vars(r) for r in self.retired],
         }
 
+    def hashed(self) -> dict:
+        """What the change does (to_dict without the impact estimate): the part the plan hash covers."""
+        data = self.to_dict()
+        data.pop("impact", None)
+        return data
+
     @classmethod
     def from_dict(cls, data: dict) -> ResourceChange:
         return cls(
@@ -96,7 +108,7 @@ class ResourceChange:
             reasons=list(data["reasons"]), before=data.get("before"), after=data.get("after"),
             before_protect=bool(data.get("before_protect")), after_protect=bool(data.get("after_protect")),
             after_hash=data.get("after_hash"), replaces=data.get("replaces"),
-            retired=[RetiredKey(**r) for r in data.get("retired", [])],
+            retired=[RetiredKey(**r) for r in data.get("retired", [])], impact=data.get("impact"),
         )
 
 
@@ -113,6 +125,9 @@ class Plan:
     state_was_empty: bool
     changes: list[ResourceChange] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Why the changes carry no impact estimate although they could (e.g. no warehouse yet): for people.
+    impact_note: str | None = None
+    impact_as_of: str | None = None  # the `--as-of` the impact was estimated at (ISO); None: now
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -141,7 +156,7 @@ class Plan:
     @property
     def hash(self) -> str:
         """sha256 of what the plan would do, against which state: the id recorded in the history."""
-        body = {"lineage": self.lineage, "serial": self.serial, "changes": [c.to_dict() for c in self.pending]}
+        body = {"lineage": self.lineage, "serial": self.serial, "changes": [c.hashed() for c in self.pending]}
         return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
     def to_json(self) -> dict:
@@ -156,11 +171,14 @@ class Plan:
         }
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "lineage": self.lineage, "serial": self.serial, "state_was_empty": self.state_was_empty,
             "changes": [c.to_dict() for c in self.changes],
             "diagnostics": [_diagnostic_json(d) for d in self.diagnostics],
         }
+        if self.impact_as_of is not None:
+            data["impact_as_of"] = self.impact_as_of
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Plan:
@@ -169,6 +187,7 @@ class Plan:
             changes=[ResourceChange.from_dict(c) for c in data["changes"]],
             diagnostics=[Diagnostic(message=d["message"], severity=d["severity"], file=d.get("file"),
                                     line=d.get("line")) for d in data.get("diagnostics", [])],
+            impact_as_of=data.get("impact_as_of"),
         )
 
 

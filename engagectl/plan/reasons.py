@@ -66,14 +66,20 @@ def update_reasons(before: dict, after: dict, before_protect: bool, after_protec
                              if k not in ("key", "kind") + LABEL_FIELDS and before.get(k) != after.get(k))
             reasons.append(f"{', '.join(changed)} changed: later deliveries use the new values (no recompute)")
         return reasons
-    definition_changed = _strip(before, "destinations", "steps") != _strip(after, "destinations", "steps")
-    step_reasons, steps_recompute = _step_reasons(before, after)
-    if definition_changed or steps_recompute:
+    step_reasons, _ = _step_reasons(before, after)
+    if definition_changed(before, after):
         reasons.append(f"definition changed: recompute; {_members(kind)} that change are synced")
         reasons += _downstream(dependents)
     reasons += step_reasons
     reasons += binding_reasons(kind, before.get("destinations", []), after.get("destinations", []))
     return reasons
+
+
+def definition_changed(before: dict, after: dict) -> bool:
+    """Whether an update changes what is computed (not only labels, bindings or `protect`)."""
+    if _strip(before, "destinations", "steps") != _strip(after, "destinations", "steps"):
+        return True
+    return _step_reasons(before, after)[1]
 
 
 def binding_reasons(kind: str, before: list[dict], after: list[dict], prefix: str = "") -> list[str]:

@@ -60,6 +60,20 @@ def computation_keys(project) -> set[str]:
         r.key for r in project.resources.values() if r.kind in ("computed_trait", "sql_trait")}
 
 
+def counted_profiles(read: Readings, project, key: str) -> list[str]:
+    """The profiles a key's size counts: members of an audience or step, holders of a trait value."""
+    values = read.computed_values(key)
+    if key in membership_keys(project):
+        return sorted(p for p, v in values.items() if v is True)
+    return sorted(p for p, v in values.items() if v is not None)
+
+
+def computed_sizes(run: FixtureRun) -> dict[str, int]:
+    """Every computation's size after the run: evidence when a run should have failed and did not."""
+    read = Readings(run.warehouse)
+    return {key: len(counted_profiles(read, run.project, key)) for key in sorted(computation_keys(run.project))}
+
+
 def _unknown_key(expectation: str, key: str, what: str) -> ExpectationFailure:
     # A typo must not pass as "nobody is a member": say the key is not there.
     return ExpectationFailure(expectation, f"{key} is not {what} of the definitions under test")
@@ -149,11 +163,7 @@ class _Checker:
         return failures
 
     def size(self, key: str, expected: int) -> list[ExpectationFailure]:
-        values = self.read.computed_values(key)
-        if key in membership_keys(self.run.project):
-            counted = sorted(p for p, v in values.items() if v is True)
-        else:
-            counted = sorted(p for p, v in values.items() if v is not None)
+        counted = counted_profiles(self.read, self.run.project, key)
         if len(counted) == expected:
             return []
         return [ExpectationFailure(f"sizes.{key}", f"expected {key} to have {expected}, found {len(counted)}",

@@ -91,8 +91,13 @@ def _check_identifiers(identifiers: list[str]) -> None:
 
 
 class Expectations(Model):
-    """`expect:` — every part is optional; a test with none only checks that the run succeeds."""
+    """`expect:` — every part is optional; a test with none only checks that the run succeeds.
 
+    `error` turns the test around: the run must fail, with a message containing that text. A failed
+    run leaves nothing else to check, so `error` stands alone.
+    """
+
+    error: str | None = Field(default=None, min_length=1)
     profiles: list[dict[str, list[str]]] | None = None
     profile_count: int | None = Field(default=None, ge=0)
     members: dict[str, list[Identifier]] = Field(default_factory=dict)
@@ -117,6 +122,15 @@ class Expectations(Model):
                 if isinstance(trait_value, dict) and "approx" in trait_value:
                     Approx.model_validate(trait_value)
         return value
+
+    @model_validator(mode="after")
+    def _error_stands_alone(self) -> "Expectations":
+        if self.error is not None:
+            others = sorted(name for name in self.model_fields_set if name != "error")
+            if others:
+                raise ValueError(f"`expect.error` cannot be combined with {', '.join(others)}: "
+                                 f"a run that fails leaves nothing else to check")
+        return self
 
 
 class InlineProject(Model):

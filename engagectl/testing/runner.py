@@ -13,7 +13,7 @@ from typing import Iterable
 
 from engagectl.config.loader import Project, load_project
 from engagectl.diagnostics import Diagnostic, DiagnosticsError, EngageError
-from engagectl.testing.expectations import check_expectations
+from engagectl.testing.expectations import check_expectations, computed_sizes
 from engagectl.testing.fixtures import run_fixture
 from engagectl.testing.parser import TestCase, find_enclosing_project_dir, load_test_files
 from engagectl.testing.results import ExpectationFailure, TestReport, TestResult
@@ -64,6 +64,8 @@ def run_case(
 ) -> TestResult:
     """One test in a fresh warehouse: passed, failed (with every failed expectation) or error."""
     result = TestResult(name=case.name, file=case.file, line=case.line, status="passed", engine=engine)
+    if case.spec.expect.error is not None:
+        return _run_expecting_error(case, project, engine, postgres_url, result)
     try:
         with throwaway_warehouse(engine, postgres_url) as warehouse:
             run = run_fixture(case, project, warehouse)
@@ -78,6 +80,35 @@ def run_case(
     if result.failures:
         result.status = "failed"
     return result
+
+
+def _run_expecting_error(case: TestCase, project: Project, engine: str, postgres_url: str | None,
+                         result: TestResult) -> TestResult:
+    """`expect: {error: …}`: passed when the run fails with that text in its message, failed otherwise."""
+    wanted = case.spec.expect.error
+    try:
+        with throwaway_warehouse(engine, postgres_url) as warehouse:
+            run = run_fixture(case, project, warehouse)
+            evidence = _succeeded_run_evidence(run)
+    except Exception as exc:  # the failure this test is about, or a different one
+        message = _error_message(exc)
+        if wanted not in message:
+            result.status = "failed"
+            result.failures = [ExpectationFailure(
+                "error", f"the run failed, but its message does not contain {wanted!r}", {"error": message})]
+        return result
+    result.status = "failed"
+    result.failures = [ExpectationFailure(
+        "error", f"the run succeeded; expected it to fail with an error containing {wanted!r}", evidence)]
+    return result
+
+
+def _succeeded_run_evidence(run) -> dict:
+    """What the unexpectedly successful run computed: the size of every computation."""
+    evidence: dict = {"sizes": computed_sizes(run)}
+    if run.rejected_events:
+        evidence["rejected_events"] = run.rejected_events
+    return evidence
 
 
 def _error_message(exc: Exception) -> str:

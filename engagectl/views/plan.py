@@ -34,7 +34,8 @@ def summary_line(plan: Plan) -> str:
     return f"Plan: {add} to add, {counts['update']} to change, {destroy} to destroy."
 
 
-def render_plan(plan: Plan, console: Console | None = None) -> None:
+def render_plan(plan: Plan, console: Console | None = None, *, show_impact: bool = True) -> None:
+    """The plan; `show_impact`: with each change's estimated entries and exits (and why there are none)."""
     console = console or stdout_console()
     if not plan.has_changes:
         console.print(Text(NO_CHANGES, style="bold green"))
@@ -46,7 +47,9 @@ def render_plan(plan: Plan, console: Console | None = None) -> None:
         console.print(Text(f"  {_SYMBOLS[action][0]:>3} ", style=_SYMBOLS[action][1]) + Text(_legend(action)))
     console.print()
     for change in plan.pending:
-        render_change(change, console)
+        render_change(change, console, show_impact=show_impact, as_of=plan.impact_as_of)
+    if show_impact and plan.impact_note:
+        console.print(Text(f"impact not shown: {plan.impact_note}", style="dim"))
     console.print(Text(summary_line(plan), style="bold"))
 
 
@@ -55,7 +58,8 @@ def _legend(action: str) -> str:
             "replace": "destroy and then create replacement"}[action]
 
 
-def render_change(change: ResourceChange, console: Console) -> None:
+def render_change(change: ResourceChange, console: Console, *, show_impact: bool = True,
+                  as_of: str | None = None) -> None:
     symbol, style = _SYMBOLS[change.action]
     heading = f"  # {change.address} {_VERBS[change.action]}"
     if change.replaces:
@@ -63,10 +67,29 @@ def render_change(change: ResourceChange, console: Console) -> None:
     console.print(Text(heading, style="bold"))
     for reason in change.reasons:
         console.print(Text(f"  # {reason}", style="dim"))
+    if show_impact and change.impact is not None:
+        for line in impact_lines(change, as_of):
+            console.print(Text(f"  # {line}", style="cyan"))
     console.print(Text(f"  {symbol} ", style=style) + Text(f'{change.kind} "{change.key}" {{'))
     for diff in _shown_diffs(change):
         console.print(_diff_line(change, diff))
     console.print("    }\n")
+
+
+def impact_lines(change: ResourceChange, as_of: str | None = None) -> list[str]:
+    """`would enter 12, exit 3 (size 140) if applied now`; a journey: one line per step."""
+    impact = change.impact or {}
+    when = f"if applied as of {as_of}" if as_of else "if applied now"
+    if change.kind == "journey":
+        return [f"step {key}: {_movement(counts, False, when)}" for key, counts in impact.get("steps", {}).items()]
+    return [_movement(impact, change.kind in ("computed_trait", "sql_trait"), when)]
+
+
+def _movement(counts: dict, trait: bool, when: str) -> str:
+    moved = f"would enter {counts['entered']}, exit {counts['exited']}"
+    if trait and counts.get("changed"):
+        moved += f", change value for {counts['changed']}"
+    return f"{moved} (size {counts['size']}) {when}"
 
 
 def _shown_diffs(change: ResourceChange) -> list[AttributeDiff]:
