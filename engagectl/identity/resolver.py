@@ -12,6 +12,7 @@ The work is split by what can change the graph:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,7 +138,7 @@ def _resolve_linking(warehouse: Warehouse, settings: IdentitySettings, report: I
                 WHERE r.n = 1) AS s
             WHERE k = 1"""))
     }
-    rows = warehouse.fetchall(warehouse.parse("""
+    rows = warehouse.iterate(warehouse.parse("""
         SELECT r.seq, r.ts, r.message_id, r.source, r.id_type, r.id_value
         FROM engage_ranked AS r JOIN engage_linking AS l ON r.seq = l.seq
         ORDER BY r.ts, r.seq, r.pos"""))
@@ -145,15 +146,14 @@ def _resolve_linking(warehouse: Warehouse, settings: IdentitySettings, report: I
     _write_graph(warehouse, graph, report)
 
 
-def _replay(graph: IdentityGraph, rows: list[tuple], singles: dict, report: IdentityReport) -> None:
+def _replay(graph: IdentityGraph, rows: Iterable[tuple], singles: dict, report: IdentityReport) -> None:
+    """Feed the graph one event at a time; rows come ordered by (ts, seq, pos), one per identifier."""
     node_profile = graph.node_profile
-    index, total = 0, len(rows)
-    while index < total:
-        seq, moment, message_id, source = rows[index][:4]
-        nodes = []
-        while index < total and rows[index][0] == seq:
-            nodes.append((rows[index][4], rows[index][5]))
-            index += 1
+    current: tuple | None = None
+    nodes: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        seq, moment, message_id, source = current
         for node in nodes:
             if node not in node_profile:
                 single = singles.get(node)
@@ -161,6 +161,16 @@ def _replay(graph: IdentityGraph, rows: list[tuple], singles: dict, report: Iden
                     graph.create([node], single[0], single[2], single[3])
         graph.observe(nodes, moment, message_id, source)
         report.linking_events += 1
+
+    for seq, moment, message_id, source, id_type, id_value in rows:
+        if current is None or current[0] != seq:
+            if current is not None:
+                flush()
+            current = (seq, moment, message_id, source)
+            nodes = []
+        nodes.append((id_type, id_value))
+    if current is not None:
+        flush()
 
 
 def _write_graph(warehouse: Warehouse, graph: IdentityGraph, report: IdentityReport) -> None:

@@ -23,7 +23,9 @@ def open_warehouse(url: str, project_dir: str | Path = ".") -> Warehouse:
     if parsed.backend == "duckdb":
         from engagectl.warehouse.duckdb import DuckDBWarehouse
 
-        warehouse: Warehouse = DuckDBWarehouse(parsed.url.database or ":memory:", schema)
+        # Other query options are DuckDB settings, e.g. `?memory_limit=2GB&threads=2`.
+        settings = {key: str(value) for key, value in parsed.url.query.items()}
+        warehouse: Warehouse = DuckDBWarehouse(parsed.url.database or ":memory:", schema, settings)
     elif parsed.backend == "postgresql":
         from engagectl.warehouse.postgres import PostgresWarehouse
 

@@ -84,6 +84,11 @@ class Warehouse:
         columns, rows = self._run(self.render(expression, params), fetch=True)
         return [dict(zip(columns, row)) for row in rows]
 
+    def iterate(self, expression: exp.Expression | str, params: dict[str, Any] | None = None,
+                batch: int = 50_000) -> Iterator[tuple]:
+        """Rows of a query, fetched in batches (large results never sit in memory at once)."""
+        yield from self._run(self.render(expression, params), fetch=True)[1]
+
     def execute_script(self, statements: Iterable[exp.Expression]) -> None:
         for statement in statements:
             self.execute(statement)

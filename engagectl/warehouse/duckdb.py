@@ -22,12 +22,12 @@ class DuckDBWarehouse(Warehouse):
     # ART indexes slow bulk loads and cost memory; hash joins do the work instead.
     wants_indexes = False
 
-    def __init__(self, database: str, schema: str) -> None:
+    def __init__(self, database: str, schema: str, settings: dict[str, str] | None = None) -> None:
         super().__init__(schema)
         if database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.connection = duckdb.connect(database)
+            self.connection = duckdb.connect(database, config=settings or {})
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open the DuckDB warehouse {database}: {exc}") from exc
         self.connection.execute("SET TimeZone = 'UTC'")
@@ -40,6 +40,14 @@ class DuckDBWarehouse(Warehouse):
                 return [], []
             columns = [d[0] for d in cursor.description] if cursor.description else []
             return columns, cursor.fetchall()
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{exc}") from exc
+
+    def iterate(self, expression, params=None, batch: int = 50_000):
+        try:
+            cursor = self.connection.execute(self.render(expression, params))
+            while rows := cursor.fetchmany(batch):
+                yield from rows
         except duckdb.Error as exc:
             raise WarehouseError(f"{exc}") from exc
 
