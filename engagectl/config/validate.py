@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 Path = tuple[Any, ...]
 
 WAREHOUSE_BACKENDS = ("duckdb", "postgresql")  # engagectl.warehouse adapters
+STATE_BACKENDS = ("sqlite", "postgresql")  # engagectl.state stores
 MAX_KEY_LENGTH = 255  # models.KEY_PATTERN: a letter and up to 254 more
 # Operators that order values: they compare numbers or dates, never arbitrary text.
 _ORDERING_OPERATORS = ("gt", "gte", "lt", "lte")
@@ -202,6 +203,13 @@ class ProjectChecker:
         if backend is not None and backend not in WAREHOUSE_BACKENDS:
             self.report_settings(("warehouse",), f"unsupported warehouse `{backend}`: use duckdb:///path or "
                                                  "postgresql+psycopg://…")
+        backend = url_backend(settings.state)
+        if backend is None and "://" not in settings.state and "${" not in settings.state:
+            self.report_settings(("state",), "the state is not a database URL: use sqlite:///path or "
+                                             "postgresql+psycopg://…")
+        elif backend is not None and backend not in STATE_BACKENDS:
+            self.report_settings(("state",), f"unsupported state `{backend}`: use sqlite:///path or "
+                                             "postgresql+psycopg://…")
 
     # -- 1. one namespace for audience, trait and journey-step keys ------------------------
 

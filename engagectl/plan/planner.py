@@ -46,6 +46,7 @@ class DesiredResource:
     protect: bool
     file: str | None = None
     line: int | None = None
+    column: int | None = None
 
 
 def desired_resources(project: Project) -> dict[str, DesiredResource]:
@@ -57,7 +58,8 @@ def desired_resources(project: Project) -> dict[str, DesiredResource]:
         desired[address] = DesiredResource(
             address=address, kind=spec["kind"], key=spec["key"], spec=spec, hash=spec_hash(spec),
             protect=bool(getattr(resource, "protect", False)),
-            file=location.file if location else None, line=location.line if location else None)
+            file=location.file if location else None, line=location.line if location else None,
+            column=location.column if location else None)
     return desired
 
 
@@ -279,4 +281,4 @@ def _reuse_diagnostic(resource: DesiredResource, key: str, tombstone: Tombstone 
         f"{resource.address}: key {key} {history} and can never be reused: destinations and downstream tools "
         f"would mix the old and the new lists under one key (engage-faq.md, \"Can I reuse audience keys?\"). "
         f"Choose a new key",
-        file=resource.file, line=resource.line)
+        file=resource.file, line=resource.line, column=resource.column)

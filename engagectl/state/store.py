@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.schema import CreateSchema
 
 from engagectl.state import schema
@@ -174,7 +174,13 @@ def open_state(url: str, project_dir: str = ".") -> StateStore:
             importlib.import_module(module)
         except ImportError:  # that part of engagectl is not built (or not installed)
             pass
-    engine, schema_name = schema.state_engine(url, project_dir)
+    try:
+        engine, schema_name = schema.state_engine(url, project_dir)
+    except (ArgumentError, ImportError) as exc:  # a malformed URL or a database engagectl does not support
+        # name the scheme only: the URL may carry a password resolved from the environment
+        shown = url.split("://", 1)[0] + "://…" if "://" in url else "a URL without a scheme"
+        raise StateUnavailable(f"cannot open the state at {shown}: use sqlite:///path or "
+                               f"postgresql+psycopg://… ({type(exc).__name__})") from exc
     try:
         _create_tables(engine, schema_name)
     except DBAPIError as exc:

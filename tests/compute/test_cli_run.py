@@ -70,7 +70,7 @@ def test_a_second_run_reports_the_exit_in_the_table(tmp_path):
 
 def test_a_bad_as_of_is_refused(tmp_path):
     result = run(project(tmp_path), "--as-of", "yesterday")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "is not an ISO-8601 time" in result.output
 
 
