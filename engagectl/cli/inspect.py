@@ -53,7 +53,7 @@ def compile_command(cli: CliContext, key: str, dialect: str, as_of: str | None, 
 @handle_errors
 def preview_command(cli: CliContext, key: str, as_of: str | None, limit: int, as_json: bool) -> None:
     """Size and a sample of an audience's members, computed now, without applying it."""
-    from engagectl.compile.preview import preview
+    from engagectl.compute.preview import preview
     from engagectl.views.preview import render_preview
 
     project = cli.load_project()

@@ -9,7 +9,7 @@ from engagectl.compile.compiler import DEFAULT_SCHEMA, Compiler, to_sql
 from engagectl.compile.dialects import SUPPORTED_DIALECTS
 from engagectl.compile.explain import ExplainedNode, Explanation, explain
 from engagectl.compile.operators import CompileError
-from engagectl.compile.preview import AudiencePreview, preview
+from engagectl.compile.preview import AudiencePreview, sample_members
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -20,6 +20,6 @@ __all__ = [
     "ExplainedNode",
     "Explanation",
     "explain",
-    "preview",
+    "sample_members",
     "to_sql",
 ]

@@ -121,8 +121,34 @@ def explain(warehouse, project, key: str, id_type: str, id_value: str, as_of: da
         return ExplainedNode(_kind(node), describe(node), bool(row[f"n_{index}"]), figures, children)
 
     tree = explained(condition)
+    if kind == "journey_step":
+        tree = _with_journey_progress(warehouse, key, profile_id, tree)
     return Explanation(key, kind, profile_id, identifier, compiler.as_of,
                        eligibility.value and tree.value, eligibility, tree)
+
+
+def _with_journey_progress(warehouse, key: str, profile_id: str, tree: ExplainedNode) -> ExplainedNode:
+    """A step's members reached the step (stored progress, forward-only) and meet its condition now."""
+    journey_key, _, step_key = key.partition("__")
+    rows = warehouse.fetchall(
+        exp.select(col("step_key"), col("joined_at")).from_(warehouse.table("journey_progress"))
+        .where(exp.and_(
+            exp.EQ(this=col("journey_key"), expression=exp.Literal.string(journey_key)),
+            exp.EQ(this=col("profile_id"), expression=exp.Literal.string(profile_id)),
+            exp.In(this=col("step_key"), expressions=[exp.Literal.string(step_key), exp.Literal.string(_EXIT_STEP)]))))
+    joined = {step: _plain(at) for step, at in rows}
+    reached = ExplainedNode("journey", f"reached step {step_key} of journey {journey_key} (as of the last run)",
+                            step_key in joined, {"joined_at": joined[step_key]} if step_key in joined else {})
+    children = [reached]
+    if _EXIT_STEP in joined:
+        children.append(ExplainedNode("journey", f"has not left journey {journey_key} (exit_after)", False,
+                                      {"exited_at": joined[_EXIT_STEP]}))
+    holds = reached.value and _EXIT_STEP not in joined and tree.value
+    return ExplainedNode("all", f"in journey step {key}", holds, {}, children + [tree])
+
+
+# journey_progress's reserved step key for a profile's exit (engagectl.compute.journeys.EXIT_STEP)
+_EXIT_STEP = "_exit"
 
 
 def _definition(project, key: str):

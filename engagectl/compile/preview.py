@@ -1,4 +1,4 @@
-"""An audience's size and a sample of its members, computed now, without applying anything."""
+"""An audience's size and a sample of its members: the shapes of `preview` (PRODUCT.md §5)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from datetime import datetime
 from sqlglot import exp
 
 from engagectl.compile.audience import col
-from engagectl.compile.compiler import Compiler
-from engagectl.compile.operators import CompileError
 from engagectl.config.models import Audience, Journey
 
 # The identifier types a preview always shows, in this order (PRODUCT.md §5).
@@ -38,23 +36,9 @@ class AudiencePreview:
         }
 
 
-def membership_query(compiler: Compiler, project, key: str) -> exp.Select:
-    """The members query of an audience or a journey step (`journey__step`)."""
-    audience = project.get("audience", key)
-    if isinstance(audience, Audience):
-        return compiler.compile_audience(audience)
-    journey_key, _, step_key = key.partition("__")
-    journey = project.get("journey", journey_key)
-    if isinstance(journey, Journey):
-        for step in journey.steps:
-            if step.key == step_key and step.where is not None:
-                return compiler.compile_audience(step.where, journey.include_anonymous)
-    raise CompileError(f"no audience or journey step with key {key!r} in the project")
-
-
-def preview(warehouse, project, key: str, as_of: datetime, limit: int = 10) -> AudiencePreview:
-    compiler = Compiler(warehouse.dialect, warehouse.schema, as_of, project)
-    members = exp.alias_(exp.Subquery(this=membership_query(compiler, project, key)), "members", table=True)
+def sample_members(warehouse, key: str, as_of: datetime, members: exp.Select, limit: int = 10) -> AudiencePreview:
+    """Size and a sample (with external ids) of the profiles a members query returns."""
+    members = exp.alias_(exp.Subquery(this=members), "members", table=True)
     size = warehouse.fetchall(exp.select(exp.Count(this=exp.Star())).from_(members.copy()))[0][0]
     sampled = [row[0] for row in warehouse.fetchall(
         exp.select(col("profile_id")).from_(members.copy()).order_by(col("profile_id")).limit(limit))]
@@ -69,4 +53,13 @@ def preview(warehouse, project, key: str, as_of: datetime, limit: int = 10) -> A
         for profile_id, id_type, id_value in rows:
             external_ids[profile_id][id_type].append(id_value)
     sample = [SampledProfile(p, external_ids[p]) for p in sampled]
-    return AudiencePreview(key, compiler.as_of, int(size), sample)
+    return AudiencePreview(key, as_of, int(size), sample)
+
+
+def is_previewable(project, key: str) -> bool:
+    """Audiences and journey steps (`journey__step`) have members to preview."""
+    if isinstance(project.get("audience", key), Audience):
+        return True
+    journey_key, _, step_key = key.partition("__")
+    journey = project.get("journey", journey_key)
+    return isinstance(journey, Journey) and any(step.key == step_key for step in journey.steps)

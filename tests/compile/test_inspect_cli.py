@@ -54,6 +54,9 @@ EVENTS = [
      "timestamp": "2024-05-10T00:00:00Z", "properties": {"revenue": 150}},
     {"type": "track", "event": "Product Added", "anonymousId": "anon-7", "userId": "amy", "messageId": "p1",
      "timestamp": "2024-05-30T00:00:00Z"},
+    # both entered the onboarding journey, so both can be in its `ordered` step
+    {"type": "track", "event": "Signed Up", "userId": "bob", "messageId": "s1", "timestamp": "2024-05-02T00:00:00Z"},
+    {"type": "track", "event": "Signed Up", "userId": "amy", "messageId": "s2", "timestamp": "2024-05-02T00:00:00Z"},
 ]
 
 

@@ -1,4 +1,4 @@
-"""Contract items that do not hold yet, in parts still being finished; each names what a user sees."""
+"""preview and explain of a journey step agree with what a run computes (entry, stacking, waits)."""
 
 from __future__ import annotations
 
@@ -41,8 +41,6 @@ def journey_project(project):
     return project
 
 
-@pytest.mark.xfail(reason="preview of a journey step computes the step's own condition without the journey's "
-                          "entry and earlier steps (engagectl/compile/preview.py)", strict=False)
 def test_preview_of_a_journey_step_agrees_with_the_run(journey_project):
     added = journey_project.cli("preview", "onboarding__added_card", "--json", "--as-of", AS_OF).json()
     assert [m["external_ids"]["user_id"] for m in added["sample"]] == [["amy"]]
@@ -50,8 +48,6 @@ def test_preview_of_a_journey_step_agrees_with_the_run(journey_project):
     assert stalled["size"] == 0, stalled
 
 
-@pytest.mark.xfail(reason="explain of a journey step ignores the journey's entry and earlier steps "
-                          "(engagectl/compile/explain.py)", strict=False)
 def test_explain_of_a_journey_step_agrees_with_the_run(journey_project):
     result = journey_project.cli("explain", "onboarding__added_card", "user_id:zed", "--as-of", AS_OF)
     assert result.returncode == 0
