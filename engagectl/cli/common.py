@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -26,6 +27,22 @@ class CliContext:
 
 
 pass_cli = click.make_pass_decorator(CliContext)
+
+
+def parse_as_of(value: str | None, *, default_now: bool = True) -> datetime | None:
+    """`--as-of` (ISO-8601; a time without a zone is UTC) as aware UTC.
+
+    Without a value: the current time (to the second), or None when `default_now` is false.
+    """
+    if value is None:
+        return datetime.now(timezone.utc).replace(microsecond=0) if default_now else None
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 time such as 2024-06-01T00:00:00Z",
+                                 param_hint="--as-of") from exc
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def emit_json(document: Any) -> None:

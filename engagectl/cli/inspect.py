@@ -6,14 +6,8 @@ import sys
 
 import click
 
-from engagectl.cli.common import CliContext, emit_json, handle_errors, pass_cli
+from engagectl.cli.common import CliContext, emit_json, handle_errors, parse_as_of, pass_cli
 from engagectl.compile.dialects import SUPPORTED_DIALECTS
-
-
-def _parse_as_of(value: str | None):
-    from engagectl.cli.run import parse_as_of
-
-    return parse_as_of(value)
 
 
 def _open_warehouse(project):
@@ -40,7 +34,7 @@ def compile_command(cli: CliContext, key: str, dialect: str, as_of: str | None, 
     project = cli.load_project()
     if schema is None:
         schema = parse_database_url(resolve_env(project.settings.warehouse), project.directory).schema or DEFAULT_SCHEMA
-    compiler = Compiler(dialect, schema, _parse_as_of(as_of), project)
+    compiler = Compiler(dialect, schema, parse_as_of(as_of), project)
     click.echo(to_sql(compiler.compile_key(key), dialect, pretty=True) + ";")
 
 
@@ -59,7 +53,7 @@ def preview_command(cli: CliContext, key: str, as_of: str | None, limit: int, as
     project = cli.load_project()
     warehouse = _open_warehouse(project)
     try:
-        result = preview(warehouse, project, key, _parse_as_of(as_of), limit)
+        result = preview(warehouse, project, key, parse_as_of(as_of), limit)
     finally:
         warehouse.close()
     if as_json:
@@ -87,7 +81,7 @@ def explain_command(cli: CliContext, key: str, ident: str, as_of: str | None, as
     project = cli.load_project()
     warehouse = _open_warehouse(project)
     try:
-        result = explain(warehouse, project, key, id_type, id_value, _parse_as_of(as_of))
+        result = explain(warehouse, project, key, id_type, id_value, parse_as_of(as_of))
     except ProfileNotFound:
         message = f"no profile has the identifier {ident}"
         if as_json:

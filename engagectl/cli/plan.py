@@ -8,13 +8,13 @@ warehouse run and the sync plug in.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 from pydantic import TypeAdapter
 
-from engagectl.cli.common import CliContext, emit_json, handle_errors, pass_cli
+from engagectl.cli.common import CliContext, emit_json, handle_errors, parse_as_of, pass_cli
 from engagectl.diagnostics import DiagnosticsError, EngageError
 from engagectl.state.records import StateSnapshot
 
@@ -91,16 +91,6 @@ def _render_errors(plan) -> None:
     render_diagnostics(plan.diagnostics)
 
 
-def _parse_as_of(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO-8601 time such as 2024-06-01T00:00:00Z") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 lock_timeout_option = click.option(
     "--lock-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
     help="How long to wait for another writer's state lock before failing.")
@@ -131,7 +121,7 @@ def plan_command(cli: CliContext, out_file: str | None, as_json: bool, detailed_
     from engagectl.plan.impact import add_impact
     from engagectl.views.plan import render_plan
 
-    as_of_time = _parse_as_of(as_of)
+    as_of_time = parse_as_of(as_of, default_now=False)
 
     project = _read_project(cli)
     if _settings_broken(project):
@@ -178,7 +168,7 @@ def plan_command(cli: CliContext, out_file: str | None, as_json: bool, detailed_
 def apply_command(cli: CliContext, plan_file: str | None, auto_approve: bool, as_of: str | None, as_json: bool,
                   no_run: bool, no_sync: bool, lock_timeout: float) -> None:
     """Change the state to match the project (or a saved plan), then compute and sync."""
-    as_of_time = _parse_as_of(as_of)
+    as_of_time = parse_as_of(as_of, default_now=False)
     cli.quiet = as_json
     if plan_file:
         _apply_saved_plan(cli, plan_file, as_of_time, as_json, no_run, no_sync, lock_timeout)

@@ -7,11 +7,10 @@ sync) plugs into `after_run`.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 import click
 
-from engagectl.cli.common import CliContext, emit_json, handle_errors, pass_cli
+from engagectl.cli.common import CliContext, emit_json, handle_errors, parse_as_of, pass_cli
 
 
 def applied_project(cli_ctx: CliContext):
@@ -56,19 +55,6 @@ def after_run(cli_ctx: CliContext, project, warehouse, result, no_sync: bool) ->
 
         cli_ctx.after_render.append(lambda: render_sync_report(report))
     return report.queued
-
-
-def parse_as_of(value: str | None) -> datetime:
-    """`--as-of` (ISO-8601; a time without a zone is UTC), default now, as aware UTC."""
-    if value is None:
-        return datetime.now(timezone.utc).replace(microsecond=0)
-    text = value.strip()
-    try:
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO-8601 time such as 2024-06-01T00:00:00Z",
-                                 param_hint="--as-of") from exc
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 @click.command("run")
