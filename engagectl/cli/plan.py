@@ -15,7 +15,7 @@ import click
 from pydantic import TypeAdapter
 
 from engagectl.cli.common import CliContext, emit_json, handle_errors, parse_as_of, pass_cli
-from engagectl.diagnostics import DiagnosticsError, EngageError
+from engagectl.diagnostics import Diagnostic, DiagnosticsError, EngageError
 from engagectl.state.records import StateSnapshot
 
 CONFIRM_PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted"
@@ -98,6 +98,13 @@ lock_timeout_option = click.option(
 
 # -- plan ---------------------------------------------------------------------------------------
 
+def empty_plan_json(diagnostics) -> dict:
+    """The `plan --json` document of a plan that could not even start (PRODUCT.md §5)."""
+    return {"format_version": "1", "lineage": "", "serial": 0, "changes": [],
+            "summary": {"create": 0, "update": 0, "delete": 0, "replace": 0},
+            "diagnostics": [d.to_json() for d in diagnostics]}
+
+
 @click.command("plan")
 @click.option("-out", "--out", "out_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Save the plan to FILE; `engagectl apply FILE` applies exactly it.")
@@ -123,7 +130,15 @@ def plan_command(cli: CliContext, out_file: str | None, as_json: bool, detailed_
 
     as_of_time = parse_as_of(as_of, default_now=False)
 
-    project = _read_project(cli)
+    try:
+        project = _read_project(cli)
+    except EngageError as exc:  # no engage.yaml, unreadable settings: still one JSON document
+        if not as_json:
+            raise
+        diagnostics = (exc.diagnostics if isinstance(exc, DiagnosticsError)
+                       else [Diagnostic(str(exc))])
+        emit_json(empty_plan_json(diagnostics))
+        sys.exit(1)
     if _settings_broken(project):
         snapshot = StateSnapshot(lineage=None, serial=0)  # the state URL itself is in doubt: leave it alone
     else:

@@ -59,7 +59,7 @@ def find_project_dir(start: str | os.PathLike | None = None) -> FsPath:
     directory = FsPath(start or os.getcwd())
     if not (directory / PROJECT_FILE).is_file():
         raise DiagnosticsError(
-            [Diagnostic(f"no {PROJECT_FILE} in {directory}: run engagectl in a project folder or pass -C DIR")]
+            [Diagnostic(f"no {PROJECT_FILE} in {directory.resolve()}: run engagectl in a project folder or pass -C DIR")]
         )
     return directory
 
