@@ -2,13 +2,18 @@
 
 Every method takes an identifier (`email`, `bob@example.com`), finds the canonical profile that
 holds it (lookups use lower-cased values, as Segment's), and returns the route's JSON body.
+
+The Profile API repeats these few reads for every request, so each is a prepared statement of the
+warehouse (rendered once, values bound by the driver), and each lookup hits an index
+(layout.LOOKUP_INDEXES). On DuckDB a lookup is one equality with a value, the only filter DuckDB
+answers from an index: identifiers are found by value alone and their type checked here.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engagectl.diagnostics import EngageError
@@ -17,6 +22,25 @@ from engagectl.warehouse import Warehouse
 # computed_values.kind values shown by `class=`; every other kind is shown only unfiltered.
 CLASSES = ("audience", "computed_trait")
 SQL_TRAIT_KIND = "sql_trait"
+# /events shows only this much history, as Segment's does (segment-engage-spec.md §4.2).
+EVENTS_WINDOW = timedelta(days=14)
+PROFILE_ID_TYPES = ("profile_id", "segment_id")
+
+# The /traits statements: (origin, key, kind, value, updated_at, source) rows of the profile
+# `{profile}` (`:p`, or the profile of an identifier: see `traits`).
+_COMPUTED = """
+    SELECT 'computed' AS origin, computation_key AS key, kind, value, updated_at, NULL AS source
+    FROM computed_values WHERE profile_id = {profile}"""
+_TRAITS = """
+    SELECT 'trait', key, NULL, value, updated_at, NULL FROM profile_traits WHERE profile_id = {profile}"""
+_TRAITS_WITH_SOURCE = """
+    SELECT 'trait', t.key, NULL, t.value, t.updated_at, e.source FROM profile_traits AS t
+    LEFT JOIN events AS e ON e.message_id = t.message_id WHERE t.profile_id = {profile}"""
+_PROFILE_OF_IDENTIFIER = "(SELECT profile_id FROM identities WHERE id_type = :t AND id_value = :v LIMIT 1)"
+# The profile itself, first: a row even when it has no values, NULL when no profile holds the id.
+_FOUND = """
+    SELECT 'profile' AS origin, {profile} AS key, NULL AS kind, NULL AS value, NULL AS updated_at,
+    NULL AS source"""
 
 
 class ProfileNotFound(EngageError):
@@ -59,16 +83,24 @@ class ProfileReader:
 
     # ---- lookups -------------------------------------------------------------------------------
 
+    def _query(self, name: str, template: str, **params: Any) -> list[tuple]:
+        """Rows of one of the reader's statements (Postgres syntax, `:name` placeholders)."""
+        return self.warehouse.prepared(f"profiles.{name}", lambda: self.warehouse.parse(template)).fetchall(**params)
+
+    def _query_dicts(self, name: str, template: str, **params: Any) -> list[dict]:
+        return self.warehouse.prepared(f"profiles.{name}", lambda: self.warehouse.parse(template)).fetch_dicts(
+            **params)
+
     def profile_id(self, id_type: str, id_value: str) -> str:
         """The canonical profile holding `id_type:id_value`; ProfileNotFound otherwise."""
         id_type = id_type.strip().lower()
-        if id_type in ("profile_id", "segment_id"):
-            rows = self.warehouse.fetchall(self.warehouse.parse(
-                "SELECT profile_id FROM profiles WHERE profile_id = :v", v=id_value))
+        if id_type in PROFILE_ID_TYPES:
+            rows = self._query("profile", "SELECT profile_id FROM profiles WHERE profile_id = :v", v=id_value)
         else:
-            rows = self.warehouse.fetchall(self.warehouse.parse(
-                "SELECT profile_id FROM identities WHERE id_type = :t AND id_value = :v",
-                t=id_type, v=id_value.strip().lower()))
+            # By value alone, the indexed column; the type is checked here (few values share one).
+            rows = [(profile_id,) for profile_id, kind in self._query(
+                "identity", "SELECT profile_id, id_type FROM identities WHERE id_value = :v",
+                v=id_value.strip().lower()) if kind == id_type]
         if not rows:
             raise ProfileNotFound()
         return rows[0][0]
@@ -80,18 +112,36 @@ class ProfileReader:
 
     def traits(self, id_type: str, id_value: str, include: list[str] | None = None, cls: str | None = None,
                limit: int = 10, next: str | None = None, verbose: bool = False) -> dict:
-        profile_id = self.profile_id(id_type, id_value)
+        # One statement for both tables (each branch an indexed lookup): on DuckDB a statement's
+        # fixed cost is most of a lookup's. Only a verbose body needs a trait's source, which is
+        # the source of the message that set it, so only it joins `events`.
+        if cls is not None:
+            name, template = "computed_values", _COMPUTED
+        elif verbose:
+            name, template = "traits_with_source", f"{_COMPUTED} UNION ALL {_TRAITS_WITH_SOURCE}"
+        else:
+            name, template = "traits", f"{_COMPUTED} UNION ALL {_TRAITS}"
+        if self.warehouse.wants_indexes and id_type.strip().lower() not in PROFILE_ID_TYPES:
+            # An engine that keeps indexes (Postgres) follows the identifier to the profile's rows
+            # through them within the statement: one round trip. DuckDB uses an index only for an
+            # equality with a value, so there the profile is looked up first.
+            template = f"{_FOUND} UNION ALL {template}".format(profile=_PROFILE_OF_IDENTIFIER)
+            rows = self._query(f"{name}_by_identifier", template, t=id_type.strip().lower(),
+                               v=id_value.strip().lower())
+            found = [key for origin, key, *_ in rows if origin == "profile" and key is not None]
+            if not found:
+                raise ProfileNotFound()
+            profile_id = found[0]
+        else:
+            profile_id = self.profile_id(id_type, id_value)
+            rows = self._query(name, template.format(profile=":p"), p=profile_id)
         values: dict[str, tuple[Any, str | None, Any]] = {}  # key → (value, source, updated_at)
-        if cls is None:
-            for key, value, updated_at, source in self.warehouse.fetchall(self.warehouse.parse("""
-                    SELECT t.key, t.value, t.updated_at, e.source FROM profile_traits AS t
-                    LEFT JOIN events AS e ON e.message_id = t.message_id
-                    WHERE t.profile_id = :p""", p=profile_id)):
+        for origin, key, _kind, value, updated_at, source in rows:
+            if origin == "trait":
                 values[key] = (_json(value), source, updated_at)
-        for key, kind, value, updated_at in self.warehouse.fetchall(self.warehouse.parse(
-                "SELECT computation_key, kind, value, updated_at FROM computed_values WHERE profile_id = :p",
-                p=profile_id)):
-            if cls is not None and kind != cls:
+        # computed values win over identify traits of the same name
+        for origin, key, kind, value, updated_at, _source in rows:
+            if origin != "computed" or (cls is not None and kind != cls):
                 continue
             value = _json(value)
             if kind == SQL_TRAIT_KIND and isinstance(value, dict):
@@ -114,9 +164,9 @@ class ProfileReader:
     def external_ids(self, id_type: str, id_value: str, include: list[str] | None = None, limit: int = 25,
                      next: str | None = None, verbose: bool = False) -> dict:
         profile_id = self.profile_id(id_type, id_value)
-        rows = self.warehouse.fetchall(self.warehouse.parse("""
+        rows = self._query("external_ids", """
             SELECT id_type, id_value, first_seen, first_message_id, source FROM identities
-            WHERE profile_id = :p ORDER BY first_seen, id_type, id_value""", p=profile_id))
+            WHERE profile_id = :p ORDER BY first_seen, id_type, id_value""", p=profile_id)
         rows = [r for r in rows if include is None or r[0] in include]
         start = int(next[4:]) if next and next.startswith("map_") and next[4:].isdigit() else 0
         page = rows[start:start + limit]
@@ -133,13 +183,15 @@ class ProfileReader:
 
     def events(self, id_type: str, id_value: str, start: datetime | None = None, end: datetime | None = None,
                include: list[str] | None = None, exclude: list[str] | None = None, limit: int = 10,
-               next: str | None = None, sort: str = "desc") -> dict:
+               next: str | None = None, sort: str = "desc", now: datetime | None = None) -> dict:
+        """A profile's events of the last 14 days before `now` (default: the current time)."""
         profile_id = self.profile_id(id_type, id_value)
-        rows = self.warehouse.fetch_dicts(self.warehouse.parse("""
-            SELECT message_id, source, type, event, user_id, anonymous_id, "timestamp", properties, context
-            FROM events WHERE profile_id = :p AND type IN ('track', 'page', 'screen')
-            ORDER BY "timestamp", seq""", p=profile_id))
         naive = lambda m: m.astimezone(UTC).replace(tzinfo=None) if m and m.tzinfo else m
+        since = naive(now or datetime.now(UTC)) - EVENTS_WINDOW
+        rows = self._query_dicts("events", """
+            SELECT message_id, source, type, event, user_id, anonymous_id, "timestamp", properties, context
+            FROM events WHERE profile_id = :p AND type IN ('track', 'page', 'screen') AND "timestamp" >= :since
+            ORDER BY "timestamp", seq""", p=profile_id, since=since)
         rows = [
             r for r in rows
             if (start is None or r["timestamp"] >= naive(start)) and (end is None or r["timestamp"] < naive(end))
@@ -178,8 +230,7 @@ class ProfileReader:
 
     def metadata(self, id_type: str, id_value: str, verbose: bool = False) -> dict:
         profile_id = self.profile_id(id_type, id_value)
-        row = self.warehouse.fetch_dicts(self.warehouse.parse(
-            "SELECT * FROM profiles WHERE profile_id = :p", p=profile_id))[0]
+        row = self._query_dicts("metadata", "SELECT * FROM profiles WHERE profile_id = :p", p=profile_id)[0]
         return {"metadata": {
             "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"]), "expires_at": None,
             "first_message_id": row["first_message_id"], "first_source_id": row["first_source"],
@@ -188,9 +239,9 @@ class ProfileReader:
 
     def links(self, id_type: str, id_value: str, limit: int = 20) -> dict:
         profile_id = self.profile_id(id_type, id_value)
-        rows = self.warehouse.fetchall(self.warehouse.parse("""
+        rows = self._query("links", """
             SELECT id_value, source, first_seen FROM identities
-            WHERE profile_id = :p AND id_type = 'group_id' ORDER BY first_seen, id_value""", p=profile_id))
+            WHERE profile_id = :p AND id_type = 'group_id' ORDER BY first_seen, id_value""", p=profile_id)
         external_ids = [
             {"id": value, "type": "group_id", "source_id": source, "collection": "accounts",
              "created_at": iso(first_seen), "encoding": "none"}

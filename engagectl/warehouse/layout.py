@@ -20,7 +20,7 @@ from sqlglot import exp
 if TYPE_CHECKING:
     from engagectl.warehouse.base import Warehouse
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 TEXT = "TEXT"
 JSON = "JSON"
@@ -99,6 +99,18 @@ INDEXES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("computed_values", "computed_values_key", ("computation_key", "profile_id"), False),
 )
 
+# The Profile API's point lookups (engagectl/profiles/reader.py): an identifier's value, then a
+# profile's traits and computed values. Each is a single-column equality, the one shape DuckDB
+# answers from an ART index; on Postgres, v2 adds the two the v1 indexes did not cover.
+LOOKUP_INDEXES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
+    ("identities", "identities_id_value", ("id_value",), False),
+    ("profiles", "profiles_profile_id", ("profile_id",), False),
+    ("profile_traits", "profile_traits_profile_id", ("profile_id",), False),
+    ("computed_values", "computed_values_profile_id", ("profile_id",), False),
+)
+# Already served on Postgres by a v1 index whose first column is the looked-up one.
+_COVERED_BY_V1 = {"profiles_profile_id", "profile_traits_profile_id"}
+
 
 def create_table(warehouse: Warehouse, table: Table) -> exp.Create:
     columns = [
@@ -120,8 +132,32 @@ def _create_layout_v1(warehouse: Warehouse) -> None:
             warehouse.create_index(table, name, columns, unique)
 
 
+def _index_profile_lookups_v2(warehouse: Warehouse) -> None:
+    # DuckDB keeps no indexes in the layout (ART indexes make run's bulk writes several times
+    # slower); `serve` builds the lookup indexes while it holds the file (create_lookup_indexes).
+    if warehouse.wants_indexes:
+        for table, name, columns, unique in LOOKUP_INDEXES:
+            if name not in _COVERED_BY_V1:
+                warehouse.create_index(table, name, columns, unique)
+
+
+def create_lookup_indexes(warehouse: Warehouse) -> None:
+    """Index the Profile API's lookups on an engine whose layout leaves them out (DuckDB)."""
+    if not warehouse.wants_indexes:
+        for table, name, columns, unique in LOOKUP_INDEXES:
+            warehouse.create_index(table, name, columns, unique)
+
+
+def drop_lookup_indexes(warehouse: Warehouse) -> None:
+    """Undo `create_lookup_indexes`, so the next run writes without maintaining them."""
+    if not warehouse.wants_indexes:
+        for _table, name, _columns, _unique in LOOKUP_INDEXES:
+            index = exp.table_(name, db=warehouse.schema, quoted=True)
+            warehouse.execute(exp.Drop(tables=[index], kind="INDEX", exists=True))
+
+
 # Step n brings the layout from version n-1 to n.
-MIGRATIONS: dict[int, Callable[[Warehouse], None]] = {1: _create_layout_v1}
+MIGRATIONS: dict[int, Callable[[Warehouse], None]] = {1: _create_layout_v1, 2: _index_profile_lookups_v2}
 
 
 def current_version(warehouse: Warehouse) -> int:
@@ -139,9 +175,11 @@ def migrate(warehouse: Warehouse) -> int:
         version = current_version(warehouse)
         for step in range(version + 1, LAYOUT_VERSION + 1):
             MIGRATIONS[step](warehouse)
+        if version < LAYOUT_VERSION:
+            # one row per upgrade: the version it reached, in the same transaction as its steps
             warehouse.execute(
                 exp.insert(
-                    exp.select(exp.Literal.number(step), exp.CurrentTimestamp()),
+                    exp.select(exp.Literal.number(LAYOUT_VERSION), exp.CurrentTimestamp()),
                     warehouse.table("layout_version"),
                 )
             )

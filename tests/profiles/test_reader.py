@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -86,7 +87,7 @@ def test_external_ids_events_metadata_links(reader):
         "source_id": "web", "collection": "users", "id": "", "type": "", "created_at": "2024-05-01T10:00:00Z",
         "encoding": "none", "first_message_id": "m1"}
     assert reader.external_ids("user_id", "u1", include=["email"])["data"][0]["id"] == "bob@example.com"
-    events = reader.events("user_id", "u1")
+    events = reader.events("user_id", "u1", now=datetime(2024, 5, 10, tzinfo=UTC))
     assert [(e["event"], e["message_id"], e["properties"]) for e in events["data"]] == [
         ("Order Completed", "m2", {"revenue": 42})]
     assert events["data"][0]["related"] == {"users": reader.profile_id("user_id", "u1")}
@@ -96,6 +97,20 @@ def test_external_ids_events_metadata_links(reader):
     links = reader.links("user_id", "u1")["data"]
     assert links[0]["to_collection"] == "accounts"
     assert [e["id"] for e in links[0]["external_ids"]] == ["acme"]
+
+
+def test_events_show_only_the_last_14_days(reader):
+    # m2 was tracked on 2024-05-02 at 10:00: inside the window for 14 days, then gone
+    assert len(reader.events("user_id", "u1", now=datetime(2024, 5, 16, 9, tzinfo=UTC))["data"]) == 1
+    assert reader.events("user_id", "u1", now=datetime(2024, 5, 16, 11, tzinfo=UTC))["data"] == []
+    assert reader.events("user_id", "u1")["data"] == []  # by default the window ends now
+
+
+def test_an_identifier_matches_its_type_only(reader):
+    # anonymous id `a1` exists; the same value as a user id does not
+    assert reader.profile_id("anonymous_id", "a1") == reader.profile_id("user_id", "u1")
+    with pytest.raises(ProfileNotFound):
+        reader.profile_id("user_id", "a1")
 
 
 def test_profile_command_prints_the_traits_body_and_404_shape(tmp_path):
