@@ -43,6 +43,17 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error as exc:
             raise WarehouseError(f"{exc}") from exc
 
+    def _run_bound(self, sql: str, params: dict[str, Any], fetch: bool):
+        # `$name` placeholders, filled by DuckDB from the dict
+        try:
+            cursor = self.connection.execute(sql, params or None)
+            if not fetch:
+                return [], []
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            return columns, cursor.fetchall()
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{exc}") from exc
+
     def iterate(self, expression, params=None, batch: int = 50_000):
         try:
             cursor = self.connection.execute(self.render(expression, params))

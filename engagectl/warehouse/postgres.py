@@ -63,6 +63,27 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as exc:
             raise WarehouseError(f"{exc}".strip()) from exc
 
+    def _render_prepared(self, expression: exp.Expression) -> str:
+        # With parameters, psycopg reads every `%` as the start of a placeholder: double the
+        # ones inside string literals (`LIKE 'a%'`).
+        def escape(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Literal) and node.is_string and "%" in node.this:
+                return exp.Literal.string(node.this.replace("%", "%%"))
+            return node
+
+        return expression.transform(escape).sql(dialect=self.dialect)
+
+    def _run_bound(self, sql: str, params: dict[str, Any], fetch: bool):
+        # `%(name)s` placeholders; psycopg prepares a statement server-side once it repeats
+        try:
+            cursor = self.connection.execute(sql, params or None)
+            if not fetch:
+                return [], []
+            columns = [d.name for d in cursor.description] if cursor.description else []
+            return columns, cursor.fetchall()
+        except psycopg.Error as exc:
+            raise WarehouseError(f"{exc}".strip()) from exc
+
     def _begin(self) -> None:
         self._transaction = self.connection.transaction()
         self._transaction.__enter__()
