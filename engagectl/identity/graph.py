@@ -38,7 +38,7 @@ def period_bucket(period: str, moment: datetime) -> tuple | None:
     return None
 
 
-@dataclass
+@dataclass(slots=True)  # millions of these in a full run: no per-instance dict
 class Profile:
     profile_id: str
     created_at: datetime
@@ -48,7 +48,7 @@ class Profile:
     stored: bool = False  # already in the warehouse before this run
 
 
-@dataclass
+@dataclass(slots=True)  # millions of these in a full run: no per-instance dict
 class Merge:
     merged_profile_id: str
     into_profile_id: str
@@ -56,7 +56,7 @@ class Merge:
     merged_at: datetime
 
 
-@dataclass
+@dataclass(slots=True)  # millions of these in a full run: no per-instance dict
 class NewIdentity:
     first_seen: datetime
     message_id: str
@@ -73,6 +73,7 @@ class IdentityGraph:
         self.new_identities: dict[Node, NewIdentity] = {}
         self._limits: dict[str, int] = {}
         self._periods: dict[str, str] = {}
+        self._rules: dict[str, tuple[int, str]] = {}
 
     # ---- loading what the warehouse already holds ----------------------------------------------
 
@@ -99,6 +100,13 @@ class IdentityGraph:
             period = self._periods[id_type] = self.settings.period(id_type)
         return period
 
+    def _rule(self, id_type: str) -> tuple[int, str]:
+        """(limit, period) of a type, looked up once per run: this is on every event's path."""
+        rule = self._rules.get(id_type)
+        if rule is None:
+            rule = self._rules[id_type] = (self._limit(id_type), self._period(id_type))
+        return rule
+
     def _fits(self, matched: list[str], fresh: list[Node], moment: datetime) -> bool:
         """Whether attaching `fresh` and merging `matched` keeps every limit.
 
@@ -109,19 +117,23 @@ class IdentityGraph:
         added: dict[str, int] = {}
         for id_type, _ in fresh:
             added[id_type] = added.get(id_type, 0) + 1
-        types = set(added)
-        if len(profiles) > 1:
-            for profile in profiles:
-                types.update(profile.members)
+        # One profile (or none) keeps what it holds: only the types being added can break a limit.
+        types = added.keys() if len(profiles) <= 1 else set(added).union(*(p.members for p in profiles))
         for id_type in types:
-            if self._period(id_type) != "ever":
+            limit, period = self._rule(id_type)
+            if period != "ever":
                 if not self._fits_in_period(profiles, fresh, id_type, moment):
                     return False
                 continue
-            sizes = [len(p.members.get(id_type, ())) for p in profiles]
-            count = sum(sizes) + added.get(id_type, 0)
+            if len(profiles) <= 1:
+                largest = len(profiles[0].members.get(id_type, ())) if profiles else 0
+                count = largest + added.get(id_type, 0)
+            else:
+                sizes = [len(p.members.get(id_type, ())) for p in profiles]
+                count = sum(sizes) + added.get(id_type, 0)
+                largest = max(sizes)
             # A profile already past a limit (rules made stricter later) may keep what it has.
-            if count > self._limit(id_type) and count > max(sizes, default=0):
+            if count > limit and count > largest:
                 return False
         return True
 
@@ -168,7 +180,10 @@ class IdentityGraph:
             ids.pop()  # merge protection: drop the lowest-priority identifier and retry
         if not matched:
             return self.create(fresh, moment, message_id, source)
-        survivor = min((self.profiles[p] for p in matched), key=lambda p: (p.created_at, p.profile_id))
+        if len(matched) == 1:
+            survivor = self.profiles[matched[0]]
+        else:
+            survivor = min((self.profiles[p] for p in matched), key=lambda p: (p.created_at, p.profile_id))
         for profile_id in matched:
             if profile_id != survivor.profile_id:
                 self._merge(self.profiles.pop(profile_id), survivor, moment, message_id)

@@ -30,8 +30,11 @@ LINKING_NODES = "engage_linking_nodes"
 EVENT_PROFILES = "engage_event_profiles"
 REPOINT = "engage_repoint"
 TOUCHED = "engage_touched_profiles"
+LAST_SEEN = "engage_last_seen"
+LATEST = "engage_latest"
 _TYPE_SEP = "\x1f"
 _ID_SEP = "\x1e"
+_BATCH = 200_000
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
 _PROFILE_TABLES = ("events", "identities", "journey_progress", "changes")
@@ -57,7 +60,7 @@ def _scratch(warehouse: Warehouse, name: str, template: str, **params: Any) -> N
 
 
 def _drop_scratch(warehouse: Warehouse) -> None:
-    for name in (RANKED, LINKING, LINKING_NODES, REPOINT, TOUCHED, EVENT_PROFILES):
+    for name in (RANKED, LINKING, LINKING_NODES, REPOINT, TOUCHED, EVENT_PROFILES, LAST_SEEN, LATEST):
         warehouse.execute(exp.Drop(tables=[warehouse.temp_table(name)], kind="TABLE", exists=True))
 
 
@@ -107,12 +110,25 @@ def _resolve_linking(warehouse: Warehouse, settings: IdentitySettings, report: I
     unit = _finest_period(settings)
     # With per-period limits the same combination may resolve differently in a new period.
     bucket = f", DATE_TRUNC('{unit}', ts)" if unit else ""
+    # An event's signature is its identifiers in priority order. Most events carry two or three:
+    # their signature is pivoted with plain MAX aggregates; only the rare longer ones pay for an
+    # ordered STRING_AGG. The first event of each signature is found by aggregation and a join,
+    # not a window partitioned by the (long, text) signature: far cheaper on both engines.
+    node = "id_type || :tsep || id_value"
     _scratch(warehouse, LINKING, f"""
-        SELECT seq FROM (
-            SELECT seq, ROW_NUMBER() OVER (PARTITION BY signature{bucket} ORDER BY ts, seq) AS k
-            FROM (SELECT seq, MIN(ts) AS ts, STRING_AGG(id_type || :tsep || id_value, :isep ORDER BY pos) AS signature
-                  FROM engage_ranked WHERE n > 1 GROUP BY seq) AS s) AS f
-        WHERE k = 1""", tsep=_TYPE_SEP, isep=_ID_SEP)
+        WITH signed AS (
+            SELECT seq, n, MIN(ts) AS ts,
+                   MAX(CASE WHEN pos = 1 THEN {node} END) || :isep || MAX(CASE WHEN pos = 2 THEN {node} END)
+                   || :isep || COALESCE(MAX(CASE WHEN pos = 3 THEN {node} END), '') AS signature
+            FROM engage_ranked WHERE n > 1 AND n <= 3 GROUP BY seq, n
+            UNION ALL
+            SELECT seq, n, MIN(ts) AS ts, STRING_AGG({node}, :isep ORDER BY pos) AS signature
+            FROM engage_ranked WHERE n > 3 GROUP BY seq, n),
+        first_seen AS (
+            SELECT signature, n, MIN(ts) AS ts FROM signed GROUP BY signature, n{bucket})
+        SELECT MIN(s.seq) AS seq
+        FROM signed AS s JOIN first_seen AS f ON s.signature = f.signature AND s.n = f.n AND s.ts = f.ts
+        GROUP BY s.signature, s.n, s.ts""", tsep=_TYPE_SEP, isep=_ID_SEP)
     _scratch(warehouse, LINKING_NODES, """
         SELECT DISTINCT r.id_type, r.id_value FROM engage_ranked AS r JOIN engage_linking AS l ON r.seq = l.seq""")
     graph = IdentityGraph(settings)
@@ -127,10 +143,11 @@ def _resolve_linking(warehouse: Warehouse, settings: IdentitySettings, report: I
         by_profile.setdefault(row[0], []).append(row)
     for profile_id, rows in by_profile.items():
         graph.load_profile(profile_id, rows[0][1], rows[0][2], [(r[3], r[4], r[5]) for r in rows])
+    del stored, by_profile
     # An identifier first seen alone had its own profile before any linking event met it.
     singles = {
         (r[0], r[1]): (r[2], r[3], r[4], r[5])
-        for r in warehouse.fetchall(warehouse.parse("""
+        for r in warehouse.iterate(warehouse.parse("""
             SELECT id_type, id_value, ts, seq, message_id, source FROM (
                 SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.id_type, r.id_value ORDER BY r.ts, r.seq) AS k
                 FROM engage_ranked AS r JOIN engage_linking_nodes AS n
@@ -143,6 +160,7 @@ def _resolve_linking(warehouse: Warehouse, settings: IdentitySettings, report: I
         FROM engage_ranked AS r JOIN engage_linking AS l ON r.seq = l.seq
         ORDER BY r.ts, r.seq, r.pos"""))
     _replay(graph, rows, singles, report)
+    del singles  # peak memory: the graph is all that is needed from here on
     _write_graph(warehouse, graph, report)
 
 
@@ -159,6 +177,7 @@ def _replay(graph: IdentityGraph, rows: Iterable[tuple], singles: dict, report: 
                 single = singles.get(node)
                 if single is not None and (single[0], single[1]) < (moment, seq):
                     graph.create([node], single[0], single[2], single[3])
+                    del singles[node]  # used once; dropped for peak memory
         graph.observe(nodes, moment, message_id, source)
         report.linking_events += 1
 
@@ -194,23 +213,33 @@ def _write_graph(warehouse: Warehouse, graph: IdentityGraph, report: IdentityRep
         [(p.profile_id, p.created_at, p.created_at, p.first_message_id, p.first_message_id, p.first_source,
           p.first_source) for p in new_profiles],
     )
-    identities = [
+    identities = (
         (graph.node_profile[node], node[0], node[1], new.first_seen, new.first_seen, new.message_id, new.source)
         for node, new in graph.new_identities.items()
-    ]
-    warehouse.insert_rows(
-        warehouse.table("identities"),
-        ["profile_id", "id_type", "id_value", "first_seen", "last_seen", "first_message_id", "source"],
-        identities,
     )
+    _insert_batches(warehouse, "identities",
+                    ["profile_id", "id_type", "id_value", "first_seen", "last_seen", "first_message_id", "source"],
+                    identities)
     warehouse.insert_rows(
         warehouse.table("merges"),
         ["merged_profile_id", "into_profile_id", "message_id", "merged_at"],
         [(m.merged_profile_id, m.into_profile_id, m.message_id, m.merged_at) for m in graph.merges],
     )
     report.profiles_created += len(new_profiles)
-    report.identities_added += len(identities)
+    report.identities_added += len(graph.new_identities)
     report.merges += len(graph.merges)
+
+
+def _insert_batches(warehouse: Warehouse, table: str, columns: list[str], rows: Iterable[tuple]) -> None:
+    """Insert rows a batch at a time, so a full run never holds every row twice (peak memory)."""
+    batch: list[tuple] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= _BATCH:
+            warehouse.insert_rows(warehouse.table(table), columns, batch)
+            batch = []
+    if batch:
+        warehouse.insert_rows(warehouse.table(table), columns, batch)
 
 
 def _create_single_profiles(warehouse: Warehouse, report: IdentityReport) -> None:
@@ -245,16 +274,20 @@ def _assign_events(warehouse: Warehouse, after: int) -> None:
     warehouse.execute(warehouse.parse("""
         UPDATE events SET profile_id = p.profile_id FROM engage_event_profiles AS p
         WHERE events.seq = p.seq AND events.seq > :after""", after=after))
+    # Aggregates go to scratch tables first: DuckDB runs an UPDATE … FROM (aggregate) far slower
+    # than the same UPDATE from a materialised table.
+    _scratch(warehouse, LAST_SEEN, "SELECT id_type, id_value, MAX(ts) AS ts FROM engage_ranked GROUP BY id_type, id_value")
     warehouse.execute(warehouse.parse("""
-        UPDATE identities SET last_seen = s.ts
-        FROM (SELECT id_type, id_value, MAX(ts) AS ts FROM engage_ranked GROUP BY id_type, id_value) AS s
+        UPDATE identities SET last_seen = s.ts FROM engage_last_seen AS s
         WHERE identities.id_type = s.id_type AND identities.id_value = s.id_value
           AND (identities.last_seen IS NULL OR identities.last_seen < s.ts)"""))
     # The latest event per profile, by aggregation (cheaper than ranking every event).
-    latest = "SELECT profile_id, MAX(ts) AS ts, {m} AS message_id, {s} AS source FROM engage_event_profiles GROUP BY profile_id"
-    warehouse.execute(warehouse.parse(f"""
-        UPDATE profiles SET updated_at = s.ts, last_message_id = s.message_id, last_source = s.source
-        FROM ({latest.format(m=":last_message", s=":last_source")}) AS s
-        WHERE profiles.profile_id = s.profile_id AND profiles.updated_at <= s.ts""",
+    _scratch(warehouse, LATEST, """
+        SELECT profile_id, MAX(ts) AS ts, :last_message AS message_id, :last_source AS source
+        FROM engage_event_profiles GROUP BY profile_id""",
         last_message=warehouse.arg_max(exp.column("message_id"), exp.column("ts")),
-        last_source=warehouse.arg_max(exp.column("source"), exp.column("ts"))))
+        last_source=warehouse.arg_max(exp.column("source"), exp.column("ts")))
+    warehouse.execute(warehouse.parse("""
+        UPDATE profiles SET updated_at = s.ts, last_message_id = s.message_id, last_source = s.source
+        FROM engage_latest AS s
+        WHERE profiles.profile_id = s.profile_id AND profiles.updated_at <= s.ts"""))

@@ -6,23 +6,34 @@ or merges in this run, so a merge needs no conflict rules of its own.
 
 from __future__ import annotations
 
+from sqlglot import exp
+
 from engagectl.warehouse import Warehouse
+
+TOUCHED = "engage_trait_profiles"
 
 
 def refresh_traits(warehouse: Warehouse, after: int) -> None:
-    touched = """
+    # The touched profiles are materialised first: joined from a table, the identify history is
+    # read for those profiles only (an IN (subquery) let DuckDB expand every identify's traits).
+    table = warehouse.temp_table(TOUCHED)
+    warehouse.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
+    warehouse.execute(exp.Create(this=table, kind="TABLE", expression=warehouse.parse("""
         SELECT DISTINCT profile_id FROM events
         WHERE seq > :after AND type = 'identify' AND traits IS NOT NULL AND profile_id IS NOT NULL
         UNION
         SELECT into_profile_id FROM merges WHERE merged_at IS NOT NULL AND message_id IN (
-            SELECT message_id FROM events WHERE seq > :after)"""
+            SELECT message_id FROM events WHERE seq > :after)""", after=after),
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
     warehouse.execute(warehouse.parse(
-        f"DELETE FROM profile_traits WHERE profile_id IN ({touched})", after=after))
-    warehouse.execute(warehouse.parse(f"""
+        "DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM engage_trait_profiles)"))
+    warehouse.execute(warehouse.parse("""
         INSERT INTO profile_traits (profile_id, key, value, updated_at, message_id)
         SELECT profile_id, key, value, ts, message_id FROM (
             SELECT e.profile_id, t.key, t.value, e."timestamp" AS ts, e.message_id,
                    ROW_NUMBER() OVER (PARTITION BY e.profile_id, t.key ORDER BY e."timestamp" DESC, e.seq DESC) AS k
-            FROM events AS e, JSON_EACH(e.traits) AS t
-            WHERE e.type = 'identify' AND e.traits IS NOT NULL AND e.profile_id IN ({touched})) AS latest
-        WHERE k = 1 AND CAST(value AS TEXT) <> 'null'""", after=after))
+            FROM (SELECT x.profile_id, x."timestamp", x.message_id, x.seq, x.traits
+                  FROM events AS x JOIN engage_trait_profiles AS p ON x.profile_id = p.profile_id
+                  WHERE x.type = 'identify' AND x.traits IS NOT NULL) AS e, JSON_EACH(e.traits) AS t) AS latest
+        WHERE k = 1 AND CAST(value AS TEXT) <> 'null'"""))
+    warehouse.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
