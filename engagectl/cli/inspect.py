@@ -62,7 +62,7 @@ def preview_command(cli: CliContext, key: str, as_of: str | None, limit: int, as
         render_preview(result)
 
 
-@click.command("explain")
+@click.command("explain", short_help="Why a profile is in or out of an audience, step or trait.")
 @click.argument("key")
 @click.argument("ident", metavar="IDENT")
 @click.option("--as-of", "as_of", metavar="TS", help="The 'now' of the computation (ISO-8601); default now.")

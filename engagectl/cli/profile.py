@@ -17,7 +17,7 @@ def _split(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()] or None
 
 
-@click.command("profile")
+@click.command("profile", short_help="A profile's traits or external ids, as the Profile API has them.")
 @click.argument("ident", metavar="IDENT")
 @click.option("--include", help="Comma-separated trait keys (or id types with --external-ids).")
 @click.option("--class", "cls", type=click.Choice(["audience", "computed_trait"]), help="Only audiences or only computed traits.")
