@@ -16,7 +16,13 @@ from sqlglot import exp
 
 from engagectl.compute.errors import ComputationError
 from engagectl.compute.order import Computation, ordered_computations
-from engagectl.compute.snapshot import ComputationResult, RunContext, membership_snapshot, record_snapshot
+from engagectl.compute.snapshot import (
+    ComputationResult,
+    RunContext,
+    membership_snapshot,
+    record_query,
+    record_snapshot,
+)
 from engagectl.compute.sql import Staging, column, json_text, timestamp, utc_naive
 from engagectl.diagnostics import EngageError
 
@@ -76,7 +82,7 @@ class _LazyCompiler:
 
 def compute_one(ctx: RunContext, compiler: Any, project: "Project",
                 computation: Computation) -> list[ComputationResult]:
-    """Stage the computation's new snapshot and record it; journeys record one per step."""
+    """Record the computation's new snapshot; journeys record one per step."""
     resource = computation.resource
     if computation.kind == "journey":
         from engagectl.compute.journeys import run_journey
@@ -86,24 +92,31 @@ def compute_one(ctx: RunContext, compiler: Any, project: "Project",
         from engagectl.compute.sql_traits import sql_trait_snapshot
 
         snapshot = sql_trait_snapshot(ctx, resource, project.settings.vars)
-    elif computation.kind == "audience":
+        result = record_snapshot(ctx, computation.key, computation.kind, snapshot)
+        ctx.staging.drop(snapshot)
+        return [result]
+    if computation.kind == "audience":
         members = compiler.compile_audience(resource, resource.include_anonymous)
-        snapshot = ctx.staging.create(membership_snapshot(members), "aud")
-    else:
-        snapshot = ctx.staging.create(trait_snapshot(compiler.compile_computed_trait(resource)), "trait")
-    result = record_snapshot(ctx, computation.key, computation.kind, snapshot)
-    ctx.staging.drop(snapshot)
-    return [result]
+        return [record_query(ctx, computation.key, computation.kind, membership_snapshot(members))]
+    values = compiler.compile_computed_trait(resource)
+    return [record_query(ctx, computation.key, computation.kind, trait_snapshot(values))]
+
+
+def recorded_keys(computation: Computation) -> list[str]:
+    """The `computed_values` keys a computation records (a journey: one per step)."""
+    if computation.kind == "journey":
+        return [computation.resource.step_audience_key(step) for step in computation.resource.steps]
+    return [computation.key]
 
 
 def trait_snapshot(values: exp.Select) -> exp.Select:
     """A computed trait's snapshot: its value as JSON text; a profile without a value has no row."""
-    value = column("value", "v")
+    # copy=False: the compiled query is ours; deep copies of it cost more than small runs' SQL.
     return (
-        exp.select(column("profile_id", "v"), json_text(value).as_("value"))
-        .from_(values.subquery("v"))
-        .where(value.is_(exp.null()).not_())
-        .where(column("profile_id", "v").is_(exp.null()).not_())
+        exp.select(column("profile_id", "v"), json_text(column("value", "v")).as_("value"))
+        .from_(values.subquery("v", copy=False), copy=False)
+        .where(column("value", "v").is_(exp.null()).not_(), copy=False)
+        .where(column("profile_id", "v").is_(exp.null()).not_(), copy=False)
     )
 
 
@@ -115,8 +128,10 @@ def compute_in_transaction(project: "Project", warehouse: "Warehouse", as_of: da
     ctx = RunContext(warehouse=warehouse, staging=Staging(warehouse), run_id=run_id, as_of=as_of, commit=commit)
     compiler = _LazyCompiler(project, warehouse, as_of)
     result = RunResult(run_id=run_id, as_of=as_of, commit=commit)
+    computations = ordered_computations(project, keys)
+    ctx.prefetch_stored([key for computation in computations for key in recorded_keys(computation)])
     # On failure the rollback takes the staging tables with it.
-    for computation in ordered_computations(project, keys):
+    for computation in computations:
         try:
             result.computations.extend(compute_one(ctx, compiler, project, computation))
         except ComputationError:

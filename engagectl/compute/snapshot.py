@@ -9,12 +9,16 @@ per profile that has a value (audience members carry `true`). Recording it is se
 2. append the diff to `changes`;
 3. rewrite the key's `computed_values` rows of the profiles in the diff — nothing else moves.
 
-A key with no stored rows yet (a new computation) skips the diff: every row is a change.
+A key with no stored rows yet (a new computation) skips the diff: every row is a change, and
+an audience's or trait's query is written straight into `computed_values`. A diff with no
+rows (the daily case where nothing moved) writes nothing. Which keys have stored rows is
+asked once per run, and a diff's counts and the snapshot's size come from one query: at
+small scale the number of statements, not their work, is what a run costs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -57,11 +61,39 @@ class RunContext:
     as_of: datetime
     commit: str | None
 
+    # Which keys have rows in `computed_values`, asked once for the run (`prefetch_stored`).
+    stored_keys: set[str] = field(default_factory=set)
+    asked_keys: frozenset[str] = frozenset()
+
     def table(self, name: str) -> exp.Table:
         return self.warehouse.table(name)
 
-    def count(self, table: exp.Table) -> int:
-        return int(self.warehouse.fetchall(exp.select(exp.func("COUNT", exp.Star())).from_(table.copy()))[0][0])
+    def prefetch_stored(self, keys: list[str]) -> None:
+        """Ask in one statement which of `keys` already have stored rows (each stops at its first row)."""
+        if not keys:
+            return
+        branches = [
+            exp.select(exp.Literal.string(key).as_("computation_key")).from_(
+                exp.select(exp.Literal.number(1).as_("found")).from_(self.table("computed_values"))
+                .where(column("computation_key").eq(exp.Literal.string(key))).limit(1).subquery(f"k{i}"))
+            for i, key in enumerate(keys)
+        ]
+        query = branches[0]
+        for branch in branches[1:]:
+            query = exp.union(query, branch, distinct=False, copy=False)
+        self.stored_keys = {row[0] for row in self.warehouse.fetchall(query)}
+        self.asked_keys = frozenset(keys)
+
+    def has_stored(self, key: str) -> bool:
+        if key in self.asked_keys:
+            return key in self.stored_keys
+        return bool(self.warehouse.fetchall(
+            exp.select(exp.Literal.number(1)).from_(self.table("computed_values"))
+            .where(column("computation_key").eq(exp.Literal.string(key))).limit(1)
+        ))
+
+    def mark_stored(self, key: str) -> None:
+        self.stored_keys.add(key)
 
 
 def stored_snapshot(ctx: RunContext, key: str) -> exp.Select:
@@ -101,41 +133,70 @@ def _diff_query(ctx: RunContext, key: str, kind: str, new: exp.Table) -> exp.Sel
     )
 
 
+def record_query(ctx: RunContext, key: str, kind: str, snapshot: exp.Select) -> ComputationResult:
+    """Record the snapshot that `snapshot` (profile_id, value as JSON text) selects.
+
+    A new key stores the query's rows directly and logs them from `computed_values`; otherwise
+    the snapshot is staged once and diffed.
+    """
+    if not ctx.has_stored(key):
+        _insert_values(ctx, key, kind, snapshot)
+        stored = (exp.select(column("profile_id"), column("value"))
+                  .from_(ctx.table("computed_values"))
+                  .where(column("computation_key").eq(exp.Literal.string(key))))
+        return _record_first_snapshot(ctx, key, kind, stored.subquery("s", copy=False), stored_already=True)
+    new = ctx.staging.create(snapshot, "snap")
+    result = record_snapshot(ctx, key, kind, new)
+    ctx.staging.drop(new)
+    return result
+
+
 def record_snapshot(ctx: RunContext, key: str, kind: str, new: exp.Table) -> ComputationResult:
     """Diff `new` against the stored snapshot, log the changes and store `new` as current."""
-    size = ctx.count(new)
-    if not _has_stored_rows(ctx, key):
-        return _record_first_snapshot(ctx, key, kind, new, size)
+    if not ctx.has_stored(key):
+        return _record_first_snapshot(ctx, key, kind, new)
     diff = ctx.staging.create(_diff_query(ctx, key, kind, new), "diff")
-    counts = dict(ctx.warehouse.fetchall(
-        exp.select(column("change"), exp.func("COUNT", exp.Star())).from_(diff.copy()).group_by(column("change"))
-    ))
-    _append_changes(ctx, key, kind, exp.select("*").from_(diff.copy()))
-    _rewrite_changed_values(ctx, key, kind, new, diff)
+    size, entered, exited, changed = (int(n or 0) for n in ctx.warehouse.fetchall(_summary_query(new, diff))[0])
+    if entered or exited or changed:  # nothing moved: nothing to log or rewrite
+        _append_changes(ctx, key, kind, exp.select("*").from_(diff.copy()))
+        _rewrite_changed_values(ctx, key, kind, new, diff)
     ctx.staging.drop(diff)
-    return ComputationResult(
-        key=key, kind=kind, size=size,
-        entered=int(counts.get("entered", 0)), exited=int(counts.get("exited", 0)),
-        changed=int(counts.get("changed", 0)),
-    )
+    return ComputationResult(key=key, kind=kind, size=size, entered=entered, exited=exited, changed=changed)
 
 
-def _has_stored_rows(ctx: RunContext, key: str) -> bool:
-    return bool(ctx.warehouse.fetchall(
-        exp.select(exp.Literal.number(1)).from_(ctx.table("computed_values"))
-        .where(column("computation_key").eq(exp.Literal.string(key))).limit(1)
-    ))
+def _summary_query(new: exp.Table, diff: exp.Table) -> exp.Select:
+    """The snapshot's size and the diff's entered / exited / changed counts, in one statement."""
+
+    def how_many(change: str) -> exp.Expression:
+        return exp.func("COUNT", exp.Case().when(
+            column("change").eq(exp.Literal.string(change)), exp.Literal.number(1)))
+
+    size = exp.select(exp.func("COUNT", exp.Star())).from_(new.copy()).subquery()
+    return exp.select(size, how_many("entered"), how_many("exited"), how_many("changed")).from_(diff.copy())
 
 
-def _record_first_snapshot(ctx: RunContext, key: str, kind: str, new: exp.Table, size: int) -> ComputationResult:
-    """Nothing stored for the key yet (a new computation): every row is a change, no diff needed."""
+def _record_first_snapshot(ctx: RunContext, key: str, kind: str, new: exp.Expression,
+                           stored_already: bool = False) -> ComputationResult:
+    """Nothing stored for the key yet (a new computation): every row is a change, no diff needed.
+
+    `new` is a table or an aliased subquery of (profile_id, value); `stored_already` says its
+    rows are the key's `computed_values` rows (written straight from the query) rather than a
+    staged snapshot still to store.
+    """
     membership = kind in MEMBERSHIP_KINDS
     change = exp.Literal.string("entered" if membership else "changed")
     before = FALSE if membership else exp.cast(exp.null(), "TEXT")
+    if not stored_already:
+        _insert_values(ctx, key, kind, exp.select("*").from_(new.copy()))
     _append_changes(ctx, key, kind, exp.select(
         column("profile_id"), change.as_("change"), before.as_("old_value"), column("value").as_("new_value"),
     ).from_(new.copy()))
-    _insert_values(ctx, key, kind, exp.select("*").from_(new.copy()))
+    size = int(ctx.warehouse.fetchall(
+        exp.select(exp.func("COUNT", exp.Star())).from_(ctx.table("computed_values"))
+        .where(column("computation_key").eq(exp.Literal.string(key)))
+    )[0][0])
+    if size:
+        ctx.mark_stored(key)
     if membership:
         return ComputationResult(key=key, kind=kind, size=size, entered=size)
     return ComputationResult(key=key, kind=kind, size=size, changed=size)
@@ -183,7 +244,7 @@ def _insert_values(ctx: RunContext, key: str, kind: str, rows: exp.Select) -> No
     select = exp.select(
         exp.Literal.string(key), exp.Literal.string(kind), column("profile_id", "r"),
         json_of(column("value", "r"), ctx.warehouse.dialect), timestamp(ctx.as_of),
-    ).from_(rows.subquery("r"))
+    ).from_(rows.subquery("r", copy=False), copy=False)
     columns = ["computation_key", "kind", "profile_id", "value", "updated_at"]
     ctx.warehouse.execute(_insert(ctx.table("computed_values"), columns, select))
 
@@ -194,9 +255,10 @@ def _insert(table: exp.Table, columns: list[str], select: exp.Select) -> exp.Ins
 
 def membership_snapshot(members: exp.Select) -> exp.Select:
     """An audience's snapshot from its members query: one row per profile, value `true`."""
+    # copy=False: the compiled query is ours; deep copies of it cost more than small runs' SQL.
     return (
         exp.select(column("profile_id", "m"), TRUE.as_("value"))
-        .from_(members.subquery("m"))
-        .where(column("profile_id", "m").is_(exp.null()).not_())
-        .group_by(column("profile_id", "m"))
+        .from_(members.subquery("m", copy=False), copy=False)
+        .where(column("profile_id", "m").is_(exp.null()).not_(), copy=False)
+        .group_by(column("profile_id", "m"), copy=False)
     )

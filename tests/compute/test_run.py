@@ -105,3 +105,26 @@ def test_the_run_is_recorded_with_its_commit(warehouse, seed, tmp_path):
     assert result.to_json() == {"run_id": "run_fixed", "as_of": "2024-06-01T00:00:00Z", "computations": [
         {"key": "revenue_30d", "kind": "computed_trait", "size": 0, "entered": 0, "exited": 0, "changed": 0}],
         "queued": 0}
+
+
+def test_a_computation_added_later_logs_every_value_while_the_stored_ones_log_only_what_moved(
+        warehouse, seed, tmp_path):
+    bob = seed.profile("prof_bob", user_id="bob")
+    amy = seed.profile("prof_amy", user_id="amy")
+    for day in ("2024-05-20", "2024-05-25"):
+        seed.track(bob, "Order Completed", f"{day}T10:00:00Z", revenue=150)
+    seed.track(amy, "Order Completed", "2024-05-25T10:00:00Z", revenue=40)
+    run_computations(make_project(tmp_path, [HIGH_VALUE]), warehouse, ts("2024-06-01T00:00:00Z"))
+
+    later = run_computations(make_project(tmp_path, [HIGH_VALUE, REVENUE]), warehouse,
+                             ts("2024-06-01T01:00:00Z"))
+    assert later.to_json()["computations"] == [
+        {"key": "revenue_30d", "kind": "computed_trait", "size": 2, "entered": 0, "exited": 0, "changed": 2},
+        {"key": "high_value", "kind": "audience", "size": 1, "entered": 0, "exited": 0, "changed": 0},
+    ]
+    assert changes(warehouse, later.run_id) == [
+        ("revenue_30d", amy, "changed", None, 40),
+        ("revenue_30d", bob, "changed", None, 300),
+    ]
+    assert values(warehouse, "revenue_30d") == {amy: 40, bob: 300}
+    assert values(warehouse, "high_value") == {bob: True}
