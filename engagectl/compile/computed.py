@@ -43,6 +43,8 @@ def computed_trait_query(trait: ComputedTrait, builder: MembershipQuery) -> exp.
         number = forms.to_number(text)
         conditions.append(exp.Not(this=exp.Is(this=number.copy(), expression=exp.null())))
         aggregate = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[value_type](this=number)
+        if value_type in ("sum", "avg"):
+            aggregate = forms.stable_number(aggregate)
         return _grouped(builder, aggregate, conditions)
     if value_type == "count":
         return _grouped(builder, exp.Count(this=exp.Star()), conditions)

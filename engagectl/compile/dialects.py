@@ -29,6 +29,9 @@ def naive_utc(moment: datetime) -> datetime:
     return moment
 
 
+STABLE_DECIMALS = 9
+
+
 class DialectForms:
     """The portable forms; subclasses override what their engine needs instead."""
 
@@ -45,6 +48,15 @@ class DialectForms:
     def to_number(self, text: exp.Expression) -> exp.Expression:
         """A number from text, NULL when the text is not a number (never an error)."""
         return exp.TryCast(this=text, to=exp.DataType.build("DOUBLE"))
+
+    def stable_number(self, number: exp.Expression) -> exp.Expression:
+        """A floating-point aggregate rounded to 9 decimals.
+
+        Parallel engines add in varying order, so an unchanged SUM can come out as
+        474.61999999999995 one run and 474.62 the next; without rounding an unchanged trait would
+        be logged as changed and re-sent to destinations.
+        """
+        return exp.Round(this=number, decimals=exp.Literal.number(STABLE_DECIMALS))
 
     def to_timestamp(self, text: exp.Expression) -> exp.Expression:
         """An instant from ISO-8601 text, NULL when it is not a date (never an error)."""
@@ -108,6 +120,12 @@ class PostgresForms(DialectForms):
                         true=exp.cast(text.copy(), exp.DataType.build("DOUBLE")))]
         )
 
+    def stable_number(self, number):
+        # Postgres rounds NUMERIC only; back to DOUBLE so values keep their JSON form
+        rounded = exp.Round(this=exp.cast(number, exp.DataType.build("DECIMAL")),
+                            decimals=exp.Literal.number(STABLE_DECIMALS))
+        return exp.cast(rounded, exp.DataType.build("DOUBLE"))
+
     def to_timestamp(self, text):
         return exp.Case(
             ifs=[exp.If(this=exp.RegexpLike(this=text, expression=exp.Literal.string(_DATE_PATTERN)),
@@ -117,6 +135,10 @@ class PostgresForms(DialectForms):
 
 class RedshiftForms(PostgresForms):
     name = "redshift"
+
+    def stable_number(self, number):
+        # Redshift rounds DOUBLE itself (its bare DECIMAL would be DECIMAL(18, 0))
+        return DialectForms.stable_number(self, number)
 
     def sorted_distinct_list(self, value):
         # Redshift has no ARRAY_AGG: a sorted LISTAGG split back into a SUPER array

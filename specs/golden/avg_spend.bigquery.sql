@@ -1,6 +1,6 @@
 SELECT
   `ev`.`profile_id`,
-  AVG(SAFE_CAST(JSON_EXTRACT_SCALAR(`ev`.`properties`, '$.revenue') AS FLOAT64)) AS `value`
+  ROUND(AVG(SAFE_CAST(JSON_EXTRACT_SCALAR(`ev`.`properties`, '$.revenue') AS FLOAT64)), 9) AS `value`
 FROM `engage`.`events` AS `ev`
 WHERE
   `ev`.`event` = 'Order Completed'

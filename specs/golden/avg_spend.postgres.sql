@@ -1,11 +1,14 @@
 SELECT
   "ev"."profile_id",
-  AVG(
-    CASE
-      WHEN CAST("ev"."properties" AS JSON) #>> '{"revenue"}' ~ '^\s*-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\s*$'
-      THEN CAST(CAST("ev"."properties" AS JSON) #>> '{"revenue"}' AS DOUBLE PRECISION)
-    END
-  ) AS "value"
+  CAST(ROUND(
+    CAST(AVG(
+      CASE
+        WHEN CAST("ev"."properties" AS JSON) #>> '{"revenue"}' ~ '^\s*-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\s*$'
+        THEN CAST(CAST("ev"."properties" AS JSON) #>> '{"revenue"}' AS DOUBLE PRECISION)
+      END
+    ) AS DECIMAL),
+    9
+  ) AS DOUBLE PRECISION) AS "value"
 FROM "engage"."events" AS "ev"
 WHERE
   "ev"."event" = 'Order Completed'

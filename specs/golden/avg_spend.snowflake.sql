@@ -1,6 +1,6 @@
 SELECT
   "ev"."profile_id",
-  AVG(TRY_TO_DOUBLE(JSON_EXTRACT_PATH_TEXT("ev"."properties", 'revenue'))) AS "value"
+  ROUND(AVG(TRY_TO_DOUBLE(JSON_EXTRACT_PATH_TEXT("ev"."properties", 'revenue'))), 9) AS "value"
 FROM "engage"."events" AS "ev"
 WHERE
   "ev"."event" = 'Order Completed'

@@ -1,6 +1,6 @@
 SELECT
   "ev"."profile_id",
-  AVG(TRY_CAST(JSON_EXTRACT_SCALAR("ev"."properties", '$.revenue') AS DOUBLE)) AS "value"
+  ROUND(AVG(TRY_CAST(JSON_EXTRACT_SCALAR("ev"."properties", '$.revenue') AS DOUBLE)), 9) AS "value"
 FROM "engage"."events" AS "ev"
 WHERE
   "ev"."event" = 'Order Completed'

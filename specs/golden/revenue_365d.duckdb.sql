@@ -1,6 +1,6 @@
 SELECT
   "ev"."profile_id",
-  SUM(TRY_CAST("ev"."properties" ->> '$.revenue' AS DOUBLE)) AS "value"
+  ROUND(SUM(TRY_CAST("ev"."properties" ->> '$.revenue' AS DOUBLE)), 9) AS "value"
 FROM "engage"."events" AS "ev"
 WHERE
   "ev"."event" = 'Order Completed'

@@ -1,10 +1,13 @@
 SELECT
   "ev"."profile_id",
-  SUM(
-    CASE
-      WHEN JSON_EXTRACT_PATH_TEXT("ev"."properties", 'revenue') ~ '^\\s*-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?\\s*$'
-      THEN CAST(JSON_EXTRACT_PATH_TEXT("ev"."properties", 'revenue') AS DOUBLE PRECISION)
-    END
+  ROUND(
+    SUM(
+      CASE
+        WHEN JSON_EXTRACT_PATH_TEXT("ev"."properties", 'revenue') ~ '^\\s*-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?\\s*$'
+        THEN CAST(JSON_EXTRACT_PATH_TEXT("ev"."properties", 'revenue') AS DOUBLE PRECISION)
+      END
+    ),
+    9
   ) AS "value"
 FROM "engage"."events" AS "ev"
 WHERE

@@ -128,3 +128,14 @@ def test_a_computation_added_later_logs_every_value_while_the_stored_ones_log_on
     ]
     assert values(warehouse, "revenue_30d") == {amy: 40, bob: 300}
     assert values(warehouse, "high_value") == {bob: True}
+
+
+def test_float_sums_are_rounded_so_an_unchanged_total_never_jitters(warehouse, seed, tmp_path):
+    # 0.1 + 0.2 is 0.30000000000000004 in floating point, and parallel engines may add in any
+    # order: stored sums are rounded to 9 decimals, so the same orders always give the same value.
+    bob = seed.profile("prof_bob", user_id="bob")
+    for hour, revenue in (("10", 0.1), ("11", 0.2)):
+        seed.track(bob, "Order Completed", f"2024-05-30T{hour}:00:00Z", revenue=revenue)
+    project = make_project(tmp_path, [REVENUE])
+    run_computations(project, warehouse, ts("2024-06-01T00:00:00Z"))
+    assert values(warehouse, "revenue_30d") == {bob: 0.3}
