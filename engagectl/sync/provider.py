@@ -182,6 +182,14 @@ def transport_outcome(exc: httpx.HTTPError) -> Outcome:
     return Outcome(RETRY, code, str(exc) or type(exc).__name__)
 
 
+def message_email(message: dict) -> str | None:
+    """A Segment message's email: `traits.email` on an Identify, `context.traits.email` on a Track
+    (segment-engage-spec.md §5.2)."""
+    traits = message.get("traits") or {}
+    context_traits = (message.get("context") or {}).get("traits") or {}
+    return traits.get("email") or context_traits.get("email")
+
+
 def json_request(method: str, url: str, body: Any, headers: dict[str, str] | None = None,
                  auth: tuple[str, str] | None = None, params: dict | None = None) -> httpx.Request:
     """A JSON request, with basic auth when given."""

@@ -19,6 +19,7 @@ from engagectl.sync.provider import (
     Delivery,
     HttpProvider,
     json_request,
+    message_email,
     template_environment,
 )
 
@@ -28,7 +29,7 @@ TEMPLATES = template_environment(Path(__file__).parent)
 def identifiers(message: dict) -> dict[str, str]:
     if message.get("userId"):
         return {"id": message["userId"]}
-    email = (message.get("traits") or {}).get("email") or ((message.get("context") or {}).get("traits") or {}).get("email")
+    email = message_email(message)
     if email:
         return {"email": email}
     return {"cio_id": message.get("anonymousId", "")}

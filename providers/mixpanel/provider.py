@@ -13,12 +13,11 @@ from datetime import datetime
 
 import httpx
 
-from engagectl.sync.provider import ALIAS, IDENTIFY, TRACK, Capabilities, Delivery, HttpProvider, json_request
+from engagectl.sync.provider import ALIAS, IDENTIFY, TRACK, Capabilities, Delivery, HttpProvider, json_request, message_email
 
 
 def distinct_id(message: dict) -> str:
-    return message.get("userId") or message.get("anonymousId") or (message.get("traits") or {}).get("email") or (
-        ((message.get("context") or {}).get("traits") or {}).get("email", ""))
+    return message.get("userId") or message.get("anonymousId") or message_email(message) or ""
 
 
 def epoch_ms(timestamp: str | None) -> int:
