@@ -5,7 +5,9 @@ members, identify traits), `engagectl serve` runs as a real server process, and 
 in this process keeps 16 keep-alive connections busy with random lookups by email for a fixed
 time (30 s at full scale).
 Target: at least 1,000 requests/s with a p99 under 50 ms, server and load generator sharing 2 cores.
-DuckDB is served by one process; Postgres (when reachable) by two workers.
+DuckDB is served by one process (from its read model in memory); Postgres (when reachable) by two
+workers. Also reported: how long the server takes to start (on DuckDB: loading the read model) and
+its resident memory after the load.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def free_port() -> int:
 
 
 def start_server(directory: Path, port: int, workers: int) -> subprocess.Popen:
+    """`engagectl serve` in a process of its own, returned once its port accepts connections."""
     command = [sys.executable, "-c", "from engagectl.cli import main; main()", "-C", str(directory),
                "serve", "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -160,6 +163,35 @@ def server_cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def server_rss_mb(pid: int) -> float:
+    """Resident memory of the server and its workers (Linux /proc; 0 elsewhere)."""
+    total = 0
+    try:
+        for each in _process_tree(pid):
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])  # kB
+    except (OSError, ValueError):
+        return 0.0
+    return total / 1024
+
+
+def check_answers(port: int, token: str) -> None:
+    """The served bodies are right before they are timed: a member, a non-member, an unknown email."""
+    import httpx
+
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{token}:".encode()).decode()}
+    base = f"http://127.0.0.1:{port}/v1/spaces/{SPACE}/collections/users/profiles"
+    expected = {"user0@example.com": {AUDIENCE: True}, "user1@example.com": {}}
+    with httpx.Client(headers=auth, trust_env=False) as client:
+        for email, traits in expected.items():
+            response = client.get(f"{base}/email:{email}/traits?include={AUDIENCE}")
+            if response.status_code != 200 or response.json()["traits"] != traits:
+                raise RuntimeError(f"wrong answer for {email}: {response.status_code} {response.text}")
+        if client.get(f"{base}/email:nobody@example.com/traits").status_code != 404:
+            raise RuntimeError("an unknown email was found")
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -180,11 +212,15 @@ def measure(engine: str, warehouse_url: str, workers: int, scale: str) -> list[F
             warehouse.close()
         token = TokenStore.open("sqlite:///.engage/state.db", str(directory)).create(SPACE, "bench").secret
         port = free_port()
+        starting = time.perf_counter()
         server = start_server(directory, port, workers)
+        start_seconds = time.perf_counter() - starting
         try:
+            check_answers(port, token)
             cpu_before = server_cpu_seconds(server.pid)  # includes the warm-up second
             elapsed, latencies, errors = asyncio.run(_load(port, token, profiles, seconds))
             cpu = server_cpu_seconds(server.pid) - cpu_before
+            rss = server_rss_mb(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -201,6 +237,9 @@ def measure(engine: str, warehouse_url: str, workers: int, scale: str) -> list[F
         # core of server could sustain (the warehouse's own CPU on Postgres is not counted).
         Figure(f"{label} server CPU per request", cpu / max(len(latencies), 1) * 1000, "ms",
                note="upper bound: warm-up CPU included" if cpu else "CPU not measurable here"),
+        Figure(f"{label} server start", start_seconds, "s", note="until the port accepts connections"),
+        Figure(f"{label} server RSS", rss, "MB",
+               note="all processes, after the load" if rss else "not measurable here"),
     ]
 
 

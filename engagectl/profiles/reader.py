@@ -4,15 +4,18 @@ Every method takes an identifier (`email`, `bob@example.com`), finds the canonic
 holds it (lookups use lower-cased values, as Segment's), and returns the route's JSON body.
 
 The Profile API repeats these few reads for every request, so each is a prepared statement of the
-warehouse (rendered once, values bound by the driver), and each lookup hits an index
-(layout.LOOKUP_INDEXES). On DuckDB a lookup is one equality with a value, the only filter DuckDB
-answers from an index: identifiers are found by value alone and their type checked here.
+warehouse (rendered once, values bound by the driver), and on Postgres each lookup hits an index
+(layout.LOOKUP_INDEXES). A lookup is one equality with a value, the only filter DuckDB answers from
+an index: identifiers are found by value alone and their type checked here. The server on DuckDB
+answers `/traits` from a read model instead (`read_model.py`); both build the body in
+`traits_body`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,6 +79,43 @@ def _page(keys: list, limit: int, next_key: str | None) -> tuple[list, bool, str
     return page, more, (str(keys[limit]) if more else "")
 
 
+def traits_body(url: str, rows: Sequence[tuple], include: list[str] | None, cls: str | None, limit: int,
+                next: str | None, verbose: bool) -> dict:
+    """The `/traits` body of one profile from its (origin, key, kind, value, updated_at, source) rows.
+
+    `origin` is `trait` (an identify trait, `source` its message's source) or `computed` (a row of
+    `computed_values`, `kind` its class); values are JSON text. Computed values win over identify
+    traits of the same name; `class=` shows only computed values of that kind; a SQL trait's value
+    is an object whose columns are traits of their own. The warehouse reader and the server's read
+    model both answer through here, so their bodies cannot drift apart.
+    """
+    wanted = None if include is None else set(include)
+    values: dict[str, tuple[Any, str | None, Any]] = {}  # key → (value, source, updated_at)
+    if cls is None:
+        for origin, key, _kind, value, updated_at, source in rows:
+            if origin == "trait" and (wanted is None or key in wanted):
+                values[key] = (_json(value), source, updated_at)
+    for origin, key, kind, value, updated_at, _source in rows:
+        if origin != "computed" or (cls is not None and kind != cls):
+            continue
+        if kind == SQL_TRAIT_KIND and isinstance(parsed := _json(value), dict):
+            columns = parsed.items()
+        elif wanted is None or key in wanted:
+            columns = ((key, _json(value)),)  # parsed only when shown
+        else:
+            continue
+        for column, column_value in columns:
+            if wanted is None or column in wanted:
+                values[column] = (column_value, "engage", updated_at)
+    page, more, next_key = _page(sorted(values), limit, next)
+    if verbose:
+        traits = {k: {"value": values[k][0], "source_id": values[k][1], "updated_at": iso(values[k][2])}
+                  for k in page}
+    else:
+        traits = {k: values[k][0] for k in page}
+    return {"traits": traits, "cursor": {"url": url, "has_more": more, "next": next_key, "limit": limit}}
+
+
 class ProfileReader:
     def __init__(self, warehouse: Warehouse, space: str) -> None:
         self.warehouse = warehouse
@@ -135,29 +175,7 @@ class ProfileReader:
         else:
             profile_id = self.profile_id(id_type, id_value)
             rows = self._query(name, template.format(profile=":p"), p=profile_id)
-        values: dict[str, tuple[Any, str | None, Any]] = {}  # key → (value, source, updated_at)
-        for origin, key, _kind, value, updated_at, source in rows:
-            if origin == "trait":
-                values[key] = (_json(value), source, updated_at)
-        # computed values win over identify traits of the same name
-        for origin, key, kind, value, updated_at, _source in rows:
-            if origin != "computed" or (cls is not None and kind != cls):
-                continue
-            value = _json(value)
-            if kind == SQL_TRAIT_KIND and isinstance(value, dict):
-                for column, column_value in value.items():
-                    values[column] = (column_value, "engage", updated_at)
-            else:
-                values[key] = (value, "engage", updated_at)
-        keys = sorted(k for k in values if include is None or k in include)
-        page, more, next_key = _page(keys, limit, next)
-        if verbose:
-            traits = {k: {"value": values[k][0], "source_id": values[k][1], "updated_at": iso(values[k][2])}
-                      for k in page}
-        else:
-            traits = {k: values[k][0] for k in page}
-        return {"traits": traits, "cursor": {"url": self._url(profile_id, "traits"), "has_more": more,
-                                             "next": next_key, "limit": limit}}
+        return traits_body(self._url(profile_id, "traits"), rows, include, cls, limit, next, verbose)
 
     # ---- /external_ids -------------------------------------------------------------------------
 

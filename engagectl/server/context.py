@@ -6,11 +6,12 @@ the one connection (DuckDB's is not safe to share between threads) and costs no 
 Throughput comes from processes: several workers on Postgres, one process on DuckDB
 (docs/serve.md says why).
 
-On DuckDB the server is the only process holding the warehouse file, so it indexes the Profile
-API's lookups while it runs and drops those indexes when it stops: `run`'s bulk writes would pay
-for maintaining them, and only the server's point lookups need them. It also runs DuckDB on one
-thread (unless the URL sets `threads`): a point lookup gains nothing from DuckDB's worker threads,
-and waking them costs CPU and tail latency.
+On DuckDB, where every statement costs a fixed 0.3-0.5 ms of CPU and one process serves, `/traits`
+and every route's identifier lookup are answered from a read model in memory
+(`engagectl.profiles.ReadModelReader`), loaded when the process starts and reloaded when the
+warehouse's data moves. The server runs DuckDB on one thread (unless the URL sets `threads`):
+its remaining statements gain nothing from DuckDB's worker threads, and waking them costs CPU
+and tail latency.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from engagectl.config.env import resolve_env
@@ -38,9 +40,12 @@ class ServerContext:
 
     @cached_property
     def reader(self):
-        """The Profile API reader of the project's space (its statements are prepared once)."""
-        from engagectl.profiles import ProfileReader
+        """The Profile API reader of the project's space: on DuckDB it answers `/traits` from a read
+        model in memory (docs/serve.md says why), elsewhere with prepared statements."""
+        from engagectl.profiles import ProfileReader, ReadModelReader
 
+        if self.warehouse.dialect == "duckdb":
+            return ReadModelReader(self.warehouse, self.space)
         return ProfileReader(self.warehouse, self.space)
 
     def source_for_write_key(self, write_key: str) -> Source | None:
@@ -59,35 +64,43 @@ class ServerContext:
         return found
 
     def close(self) -> None:
-        from engagectl.warehouse import WarehouseError
-        from engagectl.warehouse.layout import drop_lookup_indexes
-
-        try:
-            drop_lookup_indexes(self.warehouse)
-        except WarehouseError:
-            pass  # the connection is already lost; the next server start finds the indexes in place
         self.warehouse.close()
         self.tokens.engine.dispose()
 
 
-def open_context(project: Project) -> ServerContext:
-    """Connect to the project's warehouse and state."""
+def _prepare_duckdb(warehouse: Any, url: str, project_dir: Path) -> None:
     from sqlglot import exp
 
     from engagectl.urls import parse_database_url
+    from engagectl.warehouse.layout import drop_lookup_indexes
+
+    # Lookup indexes an earlier `engagectl serve` built and, killed, never dropped: the read
+    # model does not need them, and `run` would pay for maintaining them.
+    drop_lookup_indexes(warehouse)
+    if "threads" not in parse_database_url(url, project_dir).url.query:
+        warehouse.execute(exp.Set(expressions=[exp.SetItem(this=exp.EQ(
+            this=exp.to_identifier("threads"), expression=exp.Literal.number(1)))]))
+
+
+def open_context(project: Project) -> ServerContext:
+    """Connect to the project's warehouse and state; on DuckDB, load the read model."""
+    from engagectl.profiles import ReadModelReader
     from engagectl.warehouse import open_warehouse
-    from engagectl.warehouse.layout import create_lookup_indexes
 
     settings = project.settings
     warehouse = open_warehouse(settings.warehouse, str(project.directory))
     try:
-        create_lookup_indexes(warehouse)
-        if warehouse.dialect == "duckdb" and "threads" not in parse_database_url(
-                settings.warehouse, project.directory).url.query:
-            warehouse.execute(exp.Set(expressions=[exp.SetItem(this=exp.EQ(
-                this=exp.to_identifier("threads"), expression=exp.Literal.number(1)))]))
+        if warehouse.dialect == "duckdb":
+            _prepare_duckdb(warehouse, settings.warehouse, project.directory)
+        tokens = TokenStore.open(settings.state, str(project.directory))
     except Exception:
         warehouse.close()
         raise
-    tokens = TokenStore.open(settings.state, str(project.directory))
-    return ServerContext(project=project, warehouse=warehouse, tokens=tokens)
+    context = ServerContext(project=project, warehouse=warehouse, tokens=tokens)
+    try:
+        if isinstance(context.reader, ReadModelReader):
+            context.reader.refresh()  # loaded before the first request, not during it
+    except Exception:
+        context.close()
+        raise
+    return context

@@ -61,6 +61,9 @@ class Warehouse:
         self.schema = schema
         self._depth = 0
         self._prepared: dict[str, PreparedStatement] = {}
+        # Transactions committed through this connection: a cache of warehouse data (the
+        # server's read model) compares it to know when its own process may have changed the data.
+        self.commits = 0
 
     # ---- naming -----------------------------------------------------------------------------
 
@@ -154,6 +157,7 @@ class Warehouse:
             raise
         self._depth = 0
         self._commit()
+        self.commits += 1
 
     # ---- what each engine provides ------------------------------------------------------------
 

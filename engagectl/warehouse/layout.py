@@ -134,7 +134,7 @@ def _create_layout_v1(warehouse: Warehouse) -> None:
 
 def _index_profile_lookups_v2(warehouse: Warehouse) -> None:
     # DuckDB keeps no indexes in the layout (ART indexes make run's bulk writes several times
-    # slower); `serve` builds the lookup indexes while it holds the file (create_lookup_indexes).
+    # slower); `serve` answers its lookups from a read model in memory instead (docs/serve.md).
     if warehouse.wants_indexes:
         for table, name, columns, unique in LOOKUP_INDEXES:
             if name not in _COVERED_BY_V1:
@@ -142,7 +142,8 @@ def _index_profile_lookups_v2(warehouse: Warehouse) -> None:
 
 
 def create_lookup_indexes(warehouse: Warehouse) -> None:
-    """Index the Profile API's lookups on an engine whose layout leaves them out (DuckDB)."""
+    """Index the Profile API's lookups on an engine whose layout leaves them out (DuckDB). Earlier
+    versions of `serve` did so while they held the file; `drop_lookup_indexes` removes them."""
     if not warehouse.wants_indexes:
         for table, name, columns, unique in LOOKUP_INDEXES:
             warehouse.create_index(table, name, columns, unique)
