@@ -1,5 +1,6 @@
-"""On DuckDB the server answers `/traits` from its read model, which follows every run at once
-(a run through the server's own connection) or within a second (any other connection)."""
+"""What the server serves after a run. On DuckDB `/traits` comes from the read model, which
+follows a run at once (through the server's own connection) or within a second (any other
+connection); on Postgres every request queries the warehouse."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from engagectl.compute.pipeline import run_pipeline
+from engagectl.profiles import ReadModelReader
 from engagectl.server.context import open_context
 from engagectl.warehouse import open_warehouse
 from engagectl.warehouse.layout import LOOKUP_INDEXES, create_lookup_indexes
 
-from server_support import SPACE, WRITE_KEY, basic
+from server_support import SPACE, WRITE_KEY, WRITE_KEY_VARIABLE, basic, write_project
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 PROFILES = f"/v1/spaces/{SPACE}/collections/users/profiles"
@@ -99,6 +101,32 @@ def test_a_run_that_only_recomputes_is_served(client, context, project, token):
     # no new events, so identities stay as they are: 100 days on, the orders are out of the window
     run_pipeline(project, context.warehouse, as_of=NOW + timedelta(days=100))
     assert "high_value_users" not in _traits(client, token, "user_id:u_bob").json()["traits"]
+
+
+def test_on_postgres_a_run_by_another_process_is_served_from_the_next_request(tmp_path, postgres_url, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from engagectl.config import load_project
+    from engagectl.server import create_app
+
+    monkeypatch.setenv(WRITE_KEY_VARIABLE, WRITE_KEY)
+    project = load_project(write_project(tmp_path / "pg", postgres_url, f"sqlite:///{tmp_path / 'state.db'}"))
+    context = open_context(project)
+    try:
+        assert not isinstance(context.reader, ReadModelReader)  # every route queries the warehouse
+        token = context.tokens.create(SPACE, "tests").secret
+        with TestClient(create_app(context=context)) as client:
+            _send(client, FIRST_VISIT + SIGN_IN)
+            assert _traits(client, token, "email:bob@example.com").status_code == 404
+            other = open_warehouse(postgres_url)  # as `engagectl run` in another process
+            try:
+                run_pipeline(project, other, as_of=NOW)
+            finally:
+                other.close()
+            response = _traits(client, token, "email:bob@example.com", include="high_value_users")
+            assert response.json()["traits"] == {"high_value_users": True}
+    finally:
+        context.close()
 
 
 def _indexes(warehouse) -> set[str]:
