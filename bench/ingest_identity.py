@@ -120,7 +120,7 @@ def _step_identity(db: str) -> dict:
 
 
 def _step_plain_loop(db: str) -> dict:
-    """The same rules, event by event in Python: the baseline the set-based run is measured against."""
+    """The same rules, event by event in Python (graph.py): the baseline the run is measured against."""
     from engagectl.config.models import IdentitySettings
     from engagectl.identity.graph import IdentityGraph
     from engagectl.warehouse import open_warehouse
@@ -187,7 +187,7 @@ def run(scale: str) -> list[Figure]:
                baseline_name="plain event-by-event Python loop", higher_is_better=True,
                target_ratio=round(TARGET_EVENTS_PER_SECOND / plain_rate, 2),
                note=f"target {TARGET_EVENTS_PER_SECOND:,} events/s; {full['seconds']:.1f}s, "
-                    f"{full['linking_events']:,} events through the ordered logic, {full['merges']:,} merges"),
+                    f"{full['resolved_events']:,} events through the ordered rules, {full['merges']:,} merges"),
         Figure("identity resolution, peak memory", full["peak_mb"], "MB", baseline=MEMORY_LIMIT_MB,
                baseline_name="the 4 GB budget", target_ratio=1.0),
         Figure(f"identity resolution, incremental (+{incremental['events']:,} events)", incremental["seconds"], "s",

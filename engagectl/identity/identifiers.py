@@ -53,11 +53,10 @@ def _candidates(events: exp.Expression) -> list[tuple[str, exp.Expression]]:
 
 
 def _event_columns() -> list[exp.Expression]:
-    return [quoted_column("seq"), quoted_column("timestamp").as_("ts"), quoted_column("message_id"),
-            quoted_column("source")]
+    return [quoted_column("seq"), quoted_column("timestamp").as_("ts")]
 
 
-def _blocked(settings: IdentitySettings, id_type: exp.Expression, value: exp.Expression) -> exp.Expression | None:
+def blocked(settings: IdentitySettings, id_type: exp.Expression, value: exp.Expression) -> exp.Expression | None:
     """A condition true when the value is blocked, globally or for its type."""
     conditions: list[exp.Expression] = []
 
@@ -83,15 +82,20 @@ def _blocked(settings: IdentitySettings, id_type: exp.Expression, value: exp.Exp
     return exp.or_(*conditions) if len(conditions) > 1 else conditions[0]
 
 
-def observations(warehouse: Warehouse, settings: IdentitySettings, after_seq: int) -> exp.Select:
-    """One row (seq, ts, message_id, source, id_type, id_value) per identifier of every event past
-    `after_seq`."""
+def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
+    """One row (seq, ts, id_type, id_value) per identifier of every event past `after_seq`.
+
+    Values are normalised; blocked values are not filtered here but on the distinct identifiers
+    (`blocked`), and an event may list the same identifier twice (email in traits and context):
+    both are cheaper once per identifier than once per observation.
+    """
     events = exp.alias_(warehouse.table("events"), "e", table=True)
     new = exp.GT(this=quoted_column("seq"), expression=exp.Literal.number(after_seq))
     selects: list[exp.Select] = []
     for id_type, value in _candidates(events):
         selects.append(exp.select(*_event_columns(), _lit(id_type).as_("id_type"),
-                                  exp.cast(value, "TEXT").as_("raw_value")).from_(events).where(new))
+                                  exp.cast(value, "TEXT").as_("raw_value")).from_(events)
+                       .where(exp.and_(new, value.is_(exp.null()).not_())))
     # context.externalIds: [{id, type, collection, encoding}], users collection only.
     items = exp.select(*_event_columns(), warehouse.json_array_items(
         json_value(quoted_column("context"), "externalIds")).as_("item")).from_(events).where(
@@ -99,7 +103,7 @@ def observations(warehouse: Warehouse, settings: IdentitySettings, after_seq: in
     item = quoted_column("item")
     collection = exp.func("COALESCE", exp.func("LOWER", json_text(item, "collection")), _lit("users"))
     selects.append(
-        exp.select(quoted_column("seq"), quoted_column("ts"), quoted_column("message_id"), quoted_column("source"),
+        exp.select(quoted_column("seq"), quoted_column("ts"),
                    exp.func("LOWER", exp.func("TRIM", json_text(item, "type"))).as_("id_type"),
                    json_text(item, "id").as_("raw_value"))
         .from_(items.subquery("external_ids"))
@@ -109,21 +113,14 @@ def observations(warehouse: Warehouse, settings: IdentitySettings, after_seq: in
     for select in selects[1:]:
         union = exp.union(union, select, distinct=False)
     normalised = exp.func("LOWER", exp.func("TRIM", quoted_column("raw_value")))
-    candidates = exp.select(quoted_column("seq"), quoted_column("ts"), quoted_column("message_id"),
-                            quoted_column("source"), quoted_column("id_type"), normalised.as_("id_value")
-                            ).from_(union.subquery("candidates"))
+    candidates = exp.select(quoted_column("seq"), quoted_column("ts"), quoted_column("id_type"),
+                            normalised.as_("id_value")).from_(union.subquery("candidates"))
     keep = exp.and_(quoted_column("id_value").is_(exp.null()).not_(),
                     quoted_column("id_value").neq(_lit("")),
                     quoted_column("id_type").is_(exp.null()).not_(),
                     quoted_column("id_type").neq(_lit("")))
-    blocked = _blocked(settings, quoted_column("id_type"), quoted_column("id_value"))
-    if blocked is not None:
-        keep = exp.and_(keep, exp.not_(exp.paren(blocked)))
-    # DISTINCT: the same email in traits and context.traits is one identifier.
-    select = exp.select(quoted_column("seq"), quoted_column("ts"), quoted_column("message_id"),
-                        quoted_column("source"), quoted_column("id_type"), quoted_column("id_value")
-                        ).distinct().from_(candidates.subquery("normalised")).where(keep)
-    return select
+    return exp.select(quoted_column("seq"), quoted_column("ts"), quoted_column("id_type"),
+                      quoted_column("id_value")).from_(candidates.subquery("normalised")).where(keep)
 
 
 def priority_rank(settings: IdentitySettings) -> exp.Expression:

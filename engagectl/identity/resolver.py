@@ -1,49 +1,55 @@
 """An identity run: resolve every event ingested since the last run, incrementally.
 
-The work is split by what can change the graph:
-1. identifiers of the new events are extracted in SQL (`identifiers.py`);
-2. events carrying two or more identifiers — the first time each combination is seen — go
-   through the ordered, event-by-event logic (`graph.py`), with only the part of the stored
-   graph they touch loaded;
-3. everything else is set-based: an event's profile is the profile holding its
-   highest-priority identifier (merge protection only ever drops lower-priority ones), so one
-   join resolves all events, and identifiers seen alone get their profiles with one insert.
+1. The identifiers of the new events are extracted in SQL (`identifiers.py`) and numbered: the
+   distinct identifiers, less blocked values, plus every identifier of the stored profiles they
+   touch, get node numbers in priority order, so sorting an event's nodes ranks them.
+2. The warehouse hands over (node, seq, timestamp) in event order as numpy arrays, and every
+   event goes through Segment's ordered rules, compiled (`replay.py`), with the stored graph
+   the run touches loaded as its starting point.
+3. The results go back as arrays and are written set-based: profiles, identities, merges, the
+   profile of every event, recency, and identify traits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlglot import exp
 
 from engagectl.config.models import IdentitySettings
-from engagectl.identity.graph import IdentityGraph
-from engagectl.identity.identifiers import observations, priority_rank
+from engagectl.identity.identifiers import blocked, observations, priority_rank
+from engagectl.identity.replay import PERIODS, Replay, by_event, replay
 from engagectl.identity.traits import refresh_traits
 from engagectl.warehouse import Warehouse
 
-RANKED = "engage_ranked"
-LINKING = "engage_linking"
-LINKING_NODES = "engage_linking_nodes"
+OBSERVATIONS = "engage_observations"
+NEW_NODES = "engage_new_nodes"
+STORED = "engage_stored_profiles"
+NODES = "engage_nodes"
+PROFILE_INDEX = "engage_profile_index"
+CREATED = "engage_created_profiles"
+PROFILE_IDS = "engage_profile_ids"
+NODE_RESULTS = "engage_node_results"
 EVENT_PROFILES = "engage_event_profiles"
+MERGE_RESULTS = "engage_merge_results"
+LATEST = "engage_latest_events"
 REPOINT = "engage_repoint"
-TOUCHED = "engage_touched_profiles"
-LAST_SEEN = "engage_last_seen"
-LATEST = "engage_latest"
-_TYPE_SEP = "\x1f"
-_ID_SEP = "\x1e"
-_BATCH = 200_000
+REPOINT_INDEX = "engage_repoint_index"
+_SCRATCH = (OBSERVATIONS, NEW_NODES, STORED, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS, EVENT_PROFILES,
+            MERGE_RESULTS, LATEST, REPOINT, REPOINT_INDEX)
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
 _PROFILE_TABLES = ("events", "identities", "journey_progress", "changes")
+# How a profile id is derived from the message that created it (graph.profile_id_for).
+_PROFILE_ID = "'prof_' || SUBSTRING(MD5(e.message_id), 1, 24)"
 
 
 @dataclass
 class IdentityReport:
     events: int = 0
-    linking_events: int = 0
+    resolved_events: int = 0  # events carrying at least one identifier
     profiles_created: int = 0
     identities_added: int = 0
     merges: int = 0
@@ -60,43 +66,26 @@ def _scratch(warehouse: Warehouse, name: str, template: str, **params: Any) -> N
 
 
 def _drop_scratch(warehouse: Warehouse) -> None:
-    for name in (RANKED, LINKING, LINKING_NODES, REPOINT, TOUCHED, EVENT_PROFILES, LAST_SEEN, LATEST):
+    for name in _SCRATCH:
         warehouse.execute(exp.Drop(tables=[warehouse.temp_table(name)], kind="TABLE", exists=True))
 
 
-def _watermark(warehouse: Warehouse) -> int:
-    rows = warehouse.fetchall(warehouse.parse("SELECT MAX(last_seq) FROM identity_watermark"))
-    return rows[0][0] or 0
-
-
-def _finest_period(settings: IdentitySettings) -> str | None:
-    periods = {settings.period(t) for t in settings.identifiers}
-    for period, unit in (("daily", "day"), ("weekly", "week"), ("monthly", "month"), ("annually", "year")):
-        if period in periods:
-            return unit
-    return None
+def _scalar(warehouse: Warehouse, template: str, **params: Any) -> Any:
+    return warehouse.fetchall(warehouse.parse(template, **params))[0][0]
 
 
 def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> IdentityReport:
     """Attach every event ingested since the last run to its profile; one transaction."""
     report = IdentityReport()
     with warehouse.transaction():
-        after = _watermark(warehouse)
-        last = warehouse.fetchall(warehouse.parse("SELECT MAX(seq) FROM events"))[0][0] or 0
+        after = _scalar(warehouse, "SELECT MAX(last_seq) FROM identity_watermark") or 0
+        last = _scalar(warehouse, "SELECT MAX(seq) FROM events") or 0
         if last <= after:
             return report
-        report.events = warehouse.fetchall(warehouse.parse(
-            "SELECT COUNT(*) FROM events WHERE seq > :after", after=after))[0][0]
-        # Every identifier of every new event, ranked within its event (pos 1 = highest priority).
-        _scratch(warehouse, RANKED, """
-            SELECT seq, ts, message_id, source, id_type, id_value,
-                   ROW_NUMBER() OVER (PARTITION BY seq ORDER BY id_rank, id_type, id_value) AS pos,
-                   COUNT(*) OVER (PARTITION BY seq) AS n
-            FROM (SELECT o.*, :rank AS id_rank FROM :observations AS o) AS o""",
-                 rank=priority_rank(settings), observations=observations(warehouse, settings, after).subquery())
-        _resolve_linking(warehouse, settings, report)
-        _create_single_profiles(warehouse, report)
-        _assign_events(warehouse, after)
+        report.events = _scalar(warehouse, "SELECT COUNT(*) FROM events WHERE seq > :after", after=after)
+        _number_nodes(warehouse, settings, after)
+        result = _replay(warehouse, settings, after)
+        _write(warehouse, result, after, report)
         refresh_traits(warehouse, after)
         warehouse.execute(warehouse.parse("DELETE FROM identity_watermark"))
         warehouse.execute(warehouse.parse(
@@ -105,100 +94,125 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
     return report
 
 
-def _resolve_linking(warehouse: Warehouse, settings: IdentitySettings, report: IdentityReport) -> None:
-    """Run the ordered logic over first occurrences of multi-identifier combinations."""
-    unit = _finest_period(settings)
-    # With per-period limits the same combination may resolve differently in a new period.
-    bucket = f", DATE_TRUNC('{unit}', ts)" if unit else ""
-    # An event's signature is its identifiers in priority order. Most events carry two or three:
-    # their signature is pivoted with plain MAX aggregates; only the rare longer ones pay for an
-    # ordered STRING_AGG. The first event of each signature is found by aggregation and a join,
-    # not a window partitioned by the (long, text) signature: far cheaper on both engines.
-    node = "id_type || :tsep || id_value"
-    _scratch(warehouse, LINKING, f"""
-        WITH signed AS (
-            SELECT seq, n, MIN(ts) AS ts,
-                   MAX(CASE WHEN pos = 1 THEN {node} END) || :isep || MAX(CASE WHEN pos = 2 THEN {node} END)
-                   || :isep || COALESCE(MAX(CASE WHEN pos = 3 THEN {node} END), '') AS signature
-            FROM engage_ranked WHERE n > 1 AND n <= 3 GROUP BY seq, n
-            UNION ALL
-            SELECT seq, n, MIN(ts) AS ts, STRING_AGG({node}, :isep ORDER BY pos) AS signature
-            FROM engage_ranked WHERE n > 3 GROUP BY seq, n),
-        first_seen AS (
-            SELECT signature, n, MIN(ts) AS ts FROM signed GROUP BY signature, n{bucket})
-        SELECT MIN(s.seq) AS seq
-        FROM signed AS s JOIN first_seen AS f ON s.signature = f.signature AND s.n = f.n AND s.ts = f.ts
-        GROUP BY s.signature, s.n, s.ts""", tsep=_TYPE_SEP, isep=_ID_SEP)
-    _scratch(warehouse, LINKING_NODES, """
-        SELECT DISTINCT r.id_type, r.id_value FROM engage_ranked AS r JOIN engage_linking AS l ON r.seq = l.seq""")
-    graph = IdentityGraph(settings)
-    stored = warehouse.fetchall(warehouse.parse("""
-        SELECT i.profile_id, p.created_at, p.first_message_id, i.id_type, i.id_value, i.first_seen
-        FROM identities AS i JOIN profiles AS p ON p.profile_id = i.profile_id
-        WHERE i.profile_id IN (SELECT x.profile_id FROM identities AS x JOIN engage_linking_nodes AS n
-                               ON x.id_type = n.id_type AND x.id_value = n.id_value)
-        ORDER BY i.profile_id"""))
-    by_profile: dict[str, list] = {}
-    for row in stored:
-        by_profile.setdefault(row[0], []).append(row)
-    for profile_id, rows in by_profile.items():
-        graph.load_profile(profile_id, rows[0][1], rows[0][2], [(r[3], r[4], r[5]) for r in rows])
-    del stored, by_profile
-    # An identifier first seen alone had its own profile before any linking event met it.
-    singles = {
-        (r[0], r[1]): (r[2], r[3], r[4], r[5])
-        for r in warehouse.iterate(warehouse.parse("""
-            SELECT id_type, id_value, ts, seq, message_id, source FROM (
-                SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.id_type, r.id_value ORDER BY r.ts, r.seq) AS k
-                FROM engage_ranked AS r JOIN engage_linking_nodes AS n
-                  ON r.id_type = n.id_type AND r.id_value = n.id_value
-                WHERE r.n = 1) AS s
-            WHERE k = 1"""))
-    }
-    rows = warehouse.iterate(warehouse.parse("""
-        SELECT r.seq, r.ts, r.message_id, r.source, r.id_type, r.id_value
-        FROM engage_ranked AS r JOIN engage_linking AS l ON r.seq = l.seq
-        ORDER BY r.ts, r.seq, r.pos"""))
-    _replay(graph, rows, singles, report)
-    del singles  # peak memory: the graph is all that is needed from here on
-    _write_graph(warehouse, graph, report)
+# ---- 1. identifiers, numbered ------------------------------------------------------------------
 
 
-def _replay(graph: IdentityGraph, rows: Iterable[tuple], singles: dict, report: IdentityReport) -> None:
-    """Feed the graph one event at a time; rows come ordered by (ts, seq, pos), one per identifier."""
-    node_profile = graph.node_profile
-    current: tuple | None = None
-    nodes: list[tuple[str, str]] = []
-
-    def flush() -> None:
-        seq, moment, message_id, source = current
-        for node in nodes:
-            if node not in node_profile:
-                single = singles.get(node)
-                if single is not None and (single[0], single[1]) < (moment, seq):
-                    graph.create([node], single[0], single[2], single[3])
-                    del singles[node]  # used once; dropped for peak memory
-        graph.observe(nodes, moment, message_id, source)
-        report.linking_events += 1
-
-    for seq, moment, message_id, source, id_type, id_value in rows:
-        if current is None or current[0] != seq:
-            if current is not None:
-                flush()
-            current = (seq, moment, message_id, source)
-            nodes = []
-        nodes.append((id_type, id_value))
-    if current is not None:
-        flush()
+def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) -> None:
+    _scratch(warehouse, OBSERVATIONS, "SELECT * FROM :observations AS o",
+             observations=observations(warehouse, after).subquery())
+    condition = blocked(settings, exp.column("id_type"), exp.column("id_value"))
+    usable = exp.not_(exp.paren(condition)) if condition is not None else exp.true()
+    _scratch(warehouse, NEW_NODES, "SELECT DISTINCT id_type, id_value FROM engage_observations WHERE :usable",
+             usable=usable)
+    # The stored profiles this run's identifiers already belong to, numbered from 0.
+    _scratch(warehouse, STORED, """
+        SELECT ROW_NUMBER() OVER (ORDER BY p.profile_id) - 1 AS profile_index, p.profile_id, p.created_at
+        FROM profiles AS p
+        WHERE p.profile_id IN (SELECT i.profile_id FROM identities AS i JOIN engage_new_nodes AS n
+                               ON i.id_type = n.id_type AND i.id_value = n.id_value)""")
+    # Every identifier the run can meet: the new ones, and all those of the touched profiles
+    # (they count towards limits). Sorted by (priority, type, value): node order is priority order.
+    _scratch(warehouse, NODES, """
+        SELECT ROW_NUMBER() OVER (ORDER BY :rank, id_type, id_value) - 1 AS node, id_type, id_value,
+               MAX(observed) AS observed, MAX(profile_index) AS profile_index, MAX(first_seen) AS first_seen
+        FROM (SELECT id_type, id_value, 1 AS observed, NULL AS profile_index, NULL AS first_seen
+              FROM engage_new_nodes
+              UNION ALL
+              SELECT i.id_type, i.id_value, 0, s.profile_index, i.first_seen
+              FROM identities AS i JOIN engage_stored_profiles AS s ON s.profile_id = i.profile_id) AS n
+        GROUP BY id_type, id_value""", rank=priority_rank(settings))
 
 
-def _write_graph(warehouse: Warehouse, graph: IdentityGraph, report: IdentityReport) -> None:
-    canonical = graph.canonical()
-    repoint = [(old, new) for old, new in canonical.items() if old in graph.stored_ids]
-    if repoint:
-        warehouse.execute(warehouse.parse(
-            "CREATE TEMPORARY TABLE engage_repoint (old_id TEXT, new_id TEXT)"))
-        warehouse.insert_rows(warehouse.temp_table(REPOINT), ["old_id", "new_id"], repoint)
+# ---- 2. the ordered rules --------------------------------------------------------------------
+
+
+def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> tuple[Replay, np.ndarray, np.ndarray]:
+    """Run the events through the rules; returns the result, and each event's seq and timestamp (µs)."""
+    events = warehouse.fetch_arrays(warehouse.parse(
+        "SELECT seq, :us AS us FROM events WHERE seq > :after ORDER BY \"timestamp\", seq",
+        us=warehouse.epoch_us(exp.column("timestamp", quoted=True)), after=after))
+    event_seq, event_us = events["seq"], events["us"]
+    observed = warehouse.fetch_arrays(warehouse.parse("""
+        SELECT o.seq, n.node FROM engage_observations AS o
+        JOIN engage_nodes AS n ON n.id_type = o.id_type AND n.id_value = o.id_value AND n.observed = 1"""))
+    event_start, obs_node = by_event(event_seq, observed["seq"], observed["node"])
+    del observed
+
+    types = warehouse.fetchall(warehouse.parse(
+        "SELECT id_type, MIN(node), MAX(node) FROM engage_nodes GROUP BY id_type ORDER BY MIN(node)"))
+    count = _scalar(warehouse, "SELECT COUNT(*) FROM engage_nodes")
+    node_type = np.empty(count, np.int64)
+    for index, (_, low, high) in enumerate(types):  # a type's nodes are contiguous (sorted by type)
+        node_type[low:high + 1] = index
+    limits = np.array([settings.limit(t) for t, _, _ in types], np.int64)
+    periods = np.array([PERIODS.index(settings.period(t)) for t, _, _ in types], np.int64)
+
+    stored = warehouse.fetch_arrays(warehouse.parse(
+        "SELECT node, profile_index, :us AS us FROM engage_nodes WHERE profile_index IS NOT NULL",
+        us=warehouse.epoch_us(exp.column("first_seen"))))
+    owner = np.full(count, -1, np.int64)
+    first_us = np.zeros(count, np.int64)
+    owner[stored["node"]] = stored["profile_index"]
+    first_us[stored["node"]] = stored["us"]
+    profiles = warehouse.fetch_arrays(warehouse.parse(
+        "SELECT profile_index, :us AS us FROM engage_stored_profiles ORDER BY profile_index",
+        us=warehouse.epoch_us(exp.column("created_at"))))
+    stored_created = profiles["us"]
+
+    args = (event_start, event_us, obs_node, node_type, limits, periods, owner, first_us, stored_created)
+    result = replay(*args)
+    if result.tie:
+        # Profiles created at the same moment were compared: the older is the smaller profile id.
+        result = replay(*args, keys=_tie_keys(warehouse, result, event_seq))
+    return result, event_seq, event_us
+
+
+def _tie_keys(warehouse: Warehouse, result: Replay, event_seq: np.ndarray) -> np.ndarray:
+    """Keys ranking, by profile id, every profile that shares its creation moment with another."""
+    moments, counts = np.unique(result.created_us, return_counts=True)
+    tied = np.flatnonzero(np.isin(result.created_us, moments[counts > 1]))
+    _profile_ids(warehouse, result, event_seq, only=tied)
+    ids = dict(warehouse.fetchall(warehouse.parse("SELECT profile_index, profile_id FROM engage_profile_ids")))
+    keys = np.zeros(len(result.created_us) + len(result.owner) + 1, np.int64)
+    for rank, index in enumerate(sorted(ids, key=ids.__getitem__), start=1):
+        keys[index] = rank
+    return keys
+
+
+def _profile_ids(warehouse: Warehouse, result: Replay, event_seq: np.ndarray, only: np.ndarray | None = None) -> None:
+    """engage_profile_ids(profile_index, profile_id) of every profile numbered (or of `only`):
+    stored ones keep their id, created ones get the id derived from their creating message."""
+    indexes = np.arange(len(result.created_event)) if only is None else only
+    created = result.created_event[indexes]
+    # A stored profile has no creating event: seq -1 matches no event.
+    seqs = np.where(created >= 0, event_seq[np.maximum(created, 0)] if len(event_seq) else -1, -1)
+    warehouse.load_arrays(PROFILE_INDEX, {"profile_index": indexes, "seq": seqs})
+    _scratch(warehouse, PROFILE_IDS, f"""
+        SELECT x.profile_index, {_PROFILE_ID} AS profile_id
+        FROM engage_profile_index AS x JOIN events AS e ON e.seq = x.seq
+        UNION ALL
+        SELECT s.profile_index, s.profile_id
+        FROM engage_stored_profiles AS s JOIN engage_profile_index AS x ON x.profile_index = s.profile_index""")
+
+
+# ---- 3. writing the results --------------------------------------------------------------------
+
+
+def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray], after: int,
+           report: IdentityReport) -> None:
+    result, event_seq, event_us = replayed
+    _profile_ids(warehouse, result, event_seq)
+    stored_count = int(np.count_nonzero(result.created_event < 0))
+    index = np.arange(len(result.root))
+
+    # Stored profiles merged away: every row of theirs now belongs to the survivor.
+    gone = np.flatnonzero((result.created_event < 0) & (result.root != index))
+    if len(gone):
+        warehouse.load_arrays(REPOINT_INDEX, {"old_index": gone, "new_index": result.root[gone]})
+        _scratch(warehouse, REPOINT, """
+            SELECT o.profile_id AS old_id, n.profile_id AS new_id FROM engage_repoint_index AS r
+            JOIN engage_profile_ids AS o ON o.profile_index = r.old_index
+            JOIN engage_profile_ids AS n ON n.profile_index = r.new_index""")
         for table in _PROFILE_TABLES:
             warehouse.execute(warehouse.parse(
                 f"UPDATE {table} SET profile_id = r.new_id FROM engage_repoint AS r WHERE {table}.profile_id = r.old_id"))
@@ -206,88 +220,74 @@ def _write_graph(warehouse: Warehouse, graph: IdentityGraph, report: IdentityRep
         for table in ("computed_values", "profile_traits", "profiles"):
             warehouse.execute(warehouse.parse(
                 f"DELETE FROM {table} WHERE profile_id IN (SELECT old_id FROM engage_repoint)"))
-    new_profiles = [p for p in graph.profiles.values() if not p.stored]
-    warehouse.insert_rows(
-        warehouse.table("profiles"),
-        ["profile_id", "created_at", "updated_at", "first_message_id", "last_message_id", "first_source", "last_source"],
-        [(p.profile_id, p.created_at, p.created_at, p.first_message_id, p.first_message_id, p.first_source,
-          p.first_source) for p in new_profiles],
-    )
-    identities = (
-        (graph.node_profile[node], node[0], node[1], new.first_seen, new.first_seen, new.message_id, new.source)
-        for node, new in graph.new_identities.items()
-    )
-    _insert_batches(warehouse, "identities",
-                    ["profile_id", "id_type", "id_value", "first_seen", "last_seen", "first_message_id", "source"],
-                    identities)
-    warehouse.insert_rows(
-        warehouse.table("merges"),
-        ["merged_profile_id", "into_profile_id", "message_id", "merged_at"],
-        [(m.merged_profile_id, m.into_profile_id, m.message_id, m.merged_at) for m in graph.merges],
-    )
-    report.profiles_created += len(new_profiles)
-    report.identities_added += len(graph.new_identities)
-    report.merges += len(graph.merges)
 
-
-def _insert_batches(warehouse: Warehouse, table: str, columns: list[str], rows: Iterable[tuple]) -> None:
-    """Insert rows a batch at a time, so a full run never holds every row twice (peak memory)."""
-    batch: list[tuple] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= _BATCH:
-            warehouse.insert_rows(warehouse.table(table), columns, batch)
-            batch = []
-    if batch:
-        warehouse.insert_rows(warehouse.table(table), columns, batch)
-
-
-def _create_single_profiles(warehouse: Warehouse, report: IdentityReport) -> None:
-    """Identifiers seen only alone (and not yet known) each get a profile, set-based."""
-    _scratch(warehouse, TOUCHED, """
-        SELECT id_type, id_value, ts, message_id, source FROM (
-            SELECT r.id_type, r.id_value, r.ts, r.message_id, r.source,
-                   ROW_NUMBER() OVER (PARTITION BY r.id_type, r.id_value ORDER BY r.ts, r.seq) AS k
-            FROM engage_ranked AS r
-            WHERE r.pos = 1 AND NOT EXISTS (
-                SELECT 1 FROM identities AS i WHERE i.id_type = r.id_type AND i.id_value = r.id_value)) AS s
-        WHERE k = 1""")
-    profile_id = "'prof_' || SUBSTRING(MD5(message_id), 1, 24)"
-    warehouse.execute(warehouse.parse(f"""
+    # Each profile's latest event of the run, for recency (roots only carry one).
+    with_latest = np.flatnonzero(result.latest_event >= 0)
+    warehouse.load_arrays(LATEST, {"profile_index": with_latest,
+                                   "seq": event_seq[result.latest_event[with_latest]]})
+    created = np.flatnonzero((result.created_event >= 0) & (result.root == index))
+    warehouse.load_arrays(CREATED, {"profile_index": created, "seq": event_seq[result.created_event[created]]})
+    warehouse.execute(warehouse.parse("""
         INSERT INTO profiles (profile_id, created_at, updated_at, first_message_id, last_message_id,
                               first_source, last_source)
-        SELECT {profile_id}, ts, ts, message_id, message_id, source, source FROM engage_touched_profiles"""))
-    warehouse.execute(warehouse.parse(f"""
+        SELECT ids.profile_id, c."timestamp", l."timestamp", c.message_id, l.message_id, c.source, l.source
+        FROM engage_created_profiles AS x
+        JOIN engage_profile_ids AS ids ON ids.profile_index = x.profile_index
+        JOIN events AS c ON c.seq = x.seq
+        JOIN engage_latest_events AS y ON y.profile_index = x.profile_index
+        JOIN events AS l ON l.seq = y.seq"""))
+    warehouse.execute(warehouse.parse("""
+        UPDATE profiles SET updated_at = l."timestamp", last_message_id = l.message_id, last_source = l.source
+        FROM engage_latest_events AS y
+        JOIN engage_profile_ids AS ids ON ids.profile_index = y.profile_index
+        JOIN events AS l ON l.seq = y.seq
+        WHERE profiles.profile_id = ids.profile_id AND y.profile_index < :stored
+          AND profiles.updated_at <= l."timestamp" """, stored=stored_count))
+
+    # Identifiers attached in this run, and the latest sighting of stored ones.
+    attached = np.flatnonzero(result.attached_event >= 0)
+    warehouse.load_arrays(NODE_RESULTS, {
+        "node": attached, "profile_index": result.root[result.owner[attached]],
+        "first_seq": event_seq[result.attached_event[attached]],
+        "last_us": event_us[result.last_event[attached]]})
+    warehouse.execute(warehouse.parse("""
         INSERT INTO identities (profile_id, id_type, id_value, first_seen, last_seen, first_message_id, source)
-        SELECT {profile_id}, id_type, id_value, ts, ts, message_id, source FROM engage_touched_profiles"""))
-    created = warehouse.fetchall(warehouse.parse("SELECT COUNT(*) FROM engage_touched_profiles"))[0][0]
-    report.profiles_created += created
-    report.identities_added += created
+        SELECT ids.profile_id, n.id_type, n.id_value, f."timestamp", :last_seen, f.message_id, f.source
+        FROM engage_node_results AS r
+        JOIN engage_nodes AS n ON n.node = r.node
+        JOIN engage_profile_ids AS ids ON ids.profile_index = r.profile_index
+        JOIN events AS f ON f.seq = r.first_seq""", last_seen=warehouse.from_epoch_us(exp.column("last_us", table="r"))))
+    seen = np.flatnonzero((result.attached_event < 0) & (result.last_event >= 0) & (result.owner >= 0))
+    if len(seen):
+        warehouse.load_arrays(NODE_RESULTS, {"node": seen, "last_seq": event_seq[result.last_event[seen]]})
+        warehouse.execute(warehouse.parse("""
+            UPDATE identities SET last_seen = s.ts
+            FROM (SELECT n.id_type, n.id_value, l."timestamp" AS ts FROM engage_node_results AS r
+                  JOIN engage_nodes AS n ON n.node = r.node JOIN events AS l ON l.seq = r.last_seq) AS s
+            WHERE identities.id_type = s.id_type AND identities.id_value = s.id_value
+              AND (identities.last_seen IS NULL OR identities.last_seen < s.ts)"""))
 
+    # Every merge, with the message that caused it (deliveries re-send and alias on merge).
+    warehouse.load_arrays(MERGE_RESULTS, {"merged": result.merged, "into_index": result.merged_into,
+                                          "seq": event_seq[result.merge_event]})
+    warehouse.execute(warehouse.parse("""
+        INSERT INTO merges (merged_profile_id, into_profile_id, message_id, merged_at)
+        SELECT a.profile_id, b.profile_id, e.message_id, e."timestamp"
+        FROM engage_merge_results AS m
+        JOIN engage_profile_ids AS a ON a.profile_index = m.merged
+        JOIN engage_profile_ids AS b ON b.profile_index = m.into_index
+        JOIN events AS e ON e.seq = m.seq"""))
 
-def _assign_events(warehouse: Warehouse, after: int) -> None:
-    """Each new event → the profile holding its highest-priority identifier; then profile recency."""
-    _scratch(warehouse, EVENT_PROFILES, """
-        SELECT r.seq, r.ts, r.message_id, r.source, i.profile_id
-        FROM engage_ranked AS r JOIN identities AS i ON i.id_type = r.id_type AND i.id_value = r.id_value
-        WHERE r.pos = 1""")
+    # Each event belongs to the profile holding its highest-priority identifier.
+    resolved = np.flatnonzero(result.event_profile >= 0)
+    warehouse.load_arrays(EVENT_PROFILES, {"seq": event_seq[resolved],
+                                           "profile_index": result.event_profile[resolved]})
     warehouse.execute(warehouse.parse("""
-        UPDATE events SET profile_id = p.profile_id FROM engage_event_profiles AS p
-        WHERE events.seq = p.seq AND events.seq > :after""", after=after))
-    # Aggregates go to scratch tables first: DuckDB runs an UPDATE … FROM (aggregate) far slower
-    # than the same UPDATE from a materialised table.
-    _scratch(warehouse, LAST_SEEN, "SELECT id_type, id_value, MAX(ts) AS ts FROM engage_ranked GROUP BY id_type, id_value")
-    warehouse.execute(warehouse.parse("""
-        UPDATE identities SET last_seen = s.ts FROM engage_last_seen AS s
-        WHERE identities.id_type = s.id_type AND identities.id_value = s.id_value
-          AND (identities.last_seen IS NULL OR identities.last_seen < s.ts)"""))
-    # The latest event per profile, by aggregation (cheaper than ranking every event).
-    _scratch(warehouse, LATEST, """
-        SELECT profile_id, MAX(ts) AS ts, :last_message AS message_id, :last_source AS source
-        FROM engage_event_profiles GROUP BY profile_id""",
-        last_message=warehouse.arg_max(exp.column("message_id"), exp.column("ts")),
-        last_source=warehouse.arg_max(exp.column("source"), exp.column("ts")))
-    warehouse.execute(warehouse.parse("""
-        UPDATE profiles SET updated_at = s.ts, last_message_id = s.message_id, last_source = s.source
-        FROM engage_latest AS s
-        WHERE profiles.profile_id = s.profile_id AND profiles.updated_at <= s.ts"""))
+        UPDATE events SET profile_id = ids.profile_id
+        FROM engage_event_profiles AS x JOIN engage_profile_ids AS ids ON ids.profile_index = x.profile_index
+        WHERE events.seq = x.seq AND events.seq > :after""", after=after))
+
+    report.resolved_events += len(resolved)
+    report.profiles_created += len(created)
+    report.identities_added += len(attached)
+    report.merges += len(result.merged)

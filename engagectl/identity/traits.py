@@ -27,13 +27,17 @@ def refresh_traits(warehouse: Warehouse, after: int) -> None:
         properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
     warehouse.execute(warehouse.parse(
         "DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM engage_trait_profiles)"))
+    identifies = warehouse.parse("""
+        SELECT x.profile_id, x."timestamp", x.message_id, x.seq, x.traits
+        FROM events AS x JOIN engage_trait_profiles AS p ON x.profile_id = p.profile_id
+        WHERE x.type = 'identify' AND x.traits IS NOT NULL""")
+    # A JSON null may come back as SQL NULL (DuckDB) or as the JSON `null` (Postgres): both remove.
     warehouse.execute(warehouse.parse("""
         INSERT INTO profile_traits (profile_id, key, value, updated_at, message_id)
         SELECT profile_id, key, value, ts, message_id FROM (
-            SELECT e.profile_id, t.key, t.value, e."timestamp" AS ts, e.message_id,
-                   ROW_NUMBER() OVER (PARTITION BY e.profile_id, t.key ORDER BY e."timestamp" DESC, e.seq DESC) AS k
-            FROM (SELECT x.profile_id, x."timestamp", x.message_id, x.seq, x.traits
-                  FROM events AS x JOIN engage_trait_profiles AS p ON x.profile_id = p.profile_id
-                  WHERE x.type = 'identify' AND x.traits IS NOT NULL) AS e, JSON_EACH(e.traits) AS t) AS latest
-        WHERE k = 1 AND CAST(value AS TEXT) <> 'null'"""))
+            SELECT e.profile_id, e.key, e.value, e."timestamp" AS ts, e.message_id,
+                   ROW_NUMBER() OVER (PARTITION BY e.profile_id, e.key ORDER BY e."timestamp" DESC, e.seq DESC) AS k
+            FROM :entries AS e) AS latest
+        WHERE k = 1 AND value IS NOT NULL AND CAST(value AS TEXT) <> 'null'""",
+        entries=warehouse.json_entries(identifies, "traits").subquery()))
     warehouse.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sqlglot
 from sqlglot import exp
 
@@ -204,6 +205,25 @@ class Warehouse:
         """Bulk-insert Python rows (identity results) through the engine's fast path."""
         raise NotImplementedError
 
+    def fetch_arrays(self, expression: exp.Expression) -> dict[str, np.ndarray]:
+        """A query's result as one numpy array per column (numbers only: the identity run's input)."""
+        columns, rows = self._run(self.render(expression), fetch=True)
+        return {name: np.array([row[i] for row in rows], dtype=np.int64) for i, name in enumerate(columns)}
+
+    def load_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> exp.Table:
+        """A session-local scratch table of BIGINT columns holding `arrays` (equal lengths)."""
+        table = self.temp_table(name)
+        self.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
+        self.execute(exp.Create(this=exp.Schema(this=table, expressions=[
+            exp.ColumnDef(this=exp.to_identifier(column, quoted=True), kind=exp.DataType.build("BIGINT"))
+            for column in arrays]), kind="TABLE", properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
+        self._insert_arrays(table, arrays)
+        return table
+
+    def _insert_arrays(self, target: exp.Table, arrays: dict[str, np.ndarray]) -> None:
+        columns = list(arrays)
+        self.insert_rows(target, columns, list(zip(*(arrays[c].tolist() for c in columns), strict=True)))
+
     # JSON and text functions whose spelling differs per engine.
 
     def json_valid(self, text: exp.Expression) -> exp.Expression:
@@ -228,6 +248,16 @@ class Warehouse:
 
         return json_value(record, key) if as_json else json_text(record, key)
 
+    def json_entries(self, rows: exp.Select, document: str) -> exp.Select:
+        """Every row of `rows` once per key of its JSON object column `document`, with columns
+        `key` and `value` (JSON) added; a document that is not an object gives no rows."""
+        is_object = exp.func("JSON_TYPEOF", exp.column(document)).eq(exp.Literal.string("object"))
+        # The check runs inside the subquery, before JSON_EACH sees a row (it refuses non-objects).
+        query = sqlglot.parse_one("SELECT r.*, t.key, t.value FROM :rows AS r CROSS JOIN JSON_EACH(:document) AS t",
+                                  read="postgres")
+        return exp.replace_placeholders(query, rows=rows.where(is_object).subquery(),
+                                        document=exp.column(document, table="r"))
+
     def json_array_items(self, array: exp.Expression) -> exp.Expression:
         """A set-returning select item: one row per element of a JSON array, each as JSON."""
         raise NotImplementedError
@@ -238,3 +268,11 @@ class Warehouse:
 
     def md5(self, text: exp.Expression) -> exp.Expression:
         return exp.MD5(this=text)
+
+    def epoch_us(self, moment: exp.Expression) -> exp.Expression:
+        """A TIMESTAMP as whole microseconds since 1970-01-01 (BIGINT)."""
+        raise NotImplementedError
+
+    def from_epoch_us(self, micros: exp.Expression) -> exp.Expression:
+        """Whole microseconds since 1970-01-01 as a TIMESTAMP (the inverse of `epoch_us`)."""
+        raise NotImplementedError

@@ -163,6 +163,17 @@ class PostgresWarehouse(Warehouse):
     def json_array_items(self, array: exp.Expression) -> exp.Expression:
         return exp.func("json_array_elements", array)
 
+    def epoch_us(self, moment: exp.Expression) -> exp.Expression:
+        # EXTRACT(EPOCH …) is numeric (exact) since Postgres 14: no float rounding of microseconds.
+        seconds = exp.Extract(this=exp.var("EPOCH"), expression=moment)
+        return exp.cast(exp.Mul(this=seconds, expression=exp.Literal.number(1_000_000)), "BIGINT")
+
+    def from_epoch_us(self, micros: exp.Expression) -> exp.Expression:
+        # Interval arithmetic is in whole microseconds: exact, unlike to_timestamp(double).
+        epoch = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), "TIMESTAMP")
+        step = exp.Interval(this=exp.Literal.string("1"), unit=exp.var("MICROSECOND"))
+        return exp.Add(this=epoch, expression=exp.Mul(this=micros, expression=step))
+
     def arg_max(self, value: exp.Expression, order: exp.Expression) -> exp.Expression:
         # (array_agg(value ORDER BY order DESC))[1]
         ordered = exp.ArrayAgg(this=exp.Order(this=value, expressions=[exp.Ordered(this=order, desc=True)]))

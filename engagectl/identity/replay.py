@@ -1,0 +1,350 @@
+"""Segment's event-by-event identity rules over integer arrays, compiled with numba.
+
+This is `IdentityGraph.observe` (graph.py, the readable reference) applied to every event of a
+run, in (timestamp, seq) order, with identifiers, profiles and identifier types numbered by the
+resolver: nothing here knows a string. A compiled loop does what a Python loop does at a few
+hundred thousand events a second at tens of millions a second, so the ordered semantics are
+kept exactly, for every event, instead of being approximated by shortcuts.
+
+Profiles are numbered in creation order: the stored profiles the run touches first, then one per
+creating event. A merge points the younger profile at the survivor (union-find), appends its
+member list and adds its per-type counts, so no identifier is ever rewritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+# Period codes (IdentitySettings.period), in the order `PERIODS` lists them.
+PERIODS = ("ever", "daily", "weekly", "monthly", "annually")
+EVER = 0
+_DAY_US = 86_400_000_000
+
+
+@dataclass
+class Replay:
+    """What a run's events did to the graph; indexes are node, profile and event numbers."""
+
+    owner: np.ndarray          # node → the profile it was attached to (-1: never attached)
+    root: np.ndarray           # profile → the profile holding its identifiers at the end
+    attached_event: np.ndarray  # node → the event that attached it in this run (-1: stored or never)
+    first_us: np.ndarray       # node → first seen (µs since the epoch)
+    last_event: np.ndarray     # node → the latest event carrying it in this run (-1: none)
+    created_event: np.ndarray  # profile → the event that created it (-1: stored)
+    created_us: np.ndarray     # profile → created at
+    latest_event: np.ndarray   # profile (a root) → its latest event in this run (-1: none)
+    event_profile: np.ndarray  # event → its profile at the end (-1: no identifier)
+    merged: np.ndarray         # merge → the profile merged away
+    merged_into: np.ndarray    # merge → the survivor at that moment
+    merge_event: np.ndarray    # merge → the event that caused it
+    tie: bool                  # two profiles created at the same moment were compared
+    profiles: int              # profiles numbered (stored + created)
+
+
+@numba.njit(cache=True)
+def _find(parent, p):
+    root = p
+    while parent[root] != root:
+        root = parent[root]
+    while parent[p] != root:  # path compression
+        parent[p], p = root, parent[p]
+    return root
+
+
+@numba.njit(cache=True)
+def _civil(days):
+    """(year, month) of a day number since 1970-01-01 (H. Hinnant's civil_from_days)."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return year, month
+
+
+@numba.njit(cache=True)
+def _bucket(period, us):
+    """The calendar period a moment falls in, as one number (graph.period_bucket)."""
+    days = us // _DAY_US
+    if period == 1:
+        return days
+    if period == 2:
+        return (days + 3) // 7  # ISO weeks start on Monday; 1970-01-01 was a Thursday
+    year, month = _civil(days)
+    if period == 3:
+        return year * 12 + month
+    return year
+
+
+@numba.njit(cache=True)
+def _older(a, b, created_us, keys):
+    """Whether profile a survives b: created earlier, or at the same moment with the smaller id."""
+    if created_us[a] != created_us[b]:
+        return created_us[a] < created_us[b]
+    return keys[a] < keys[b]
+
+
+@numba.njit(cache=True)
+def _fits(matched, n_matched, fresh, n_fresh, moment, node_type, limits, periods, counts, head, nxt,
+          first_us, added):
+    """graph.IdentityGraph._fits: whether attaching `fresh` and merging `matched` keeps every limit."""
+    n_types = limits.shape[0]
+    for q in range(n_fresh):
+        added[node_type[fresh[q]]] += 1
+    ok = True
+    for t in range(n_types):
+        if added[t] == 0:
+            if n_matched <= 1:
+                continue  # one profile (or none) keeps what it holds
+            present = False
+            for z in range(n_matched):
+                if counts[matched[z], t] > 0:
+                    present = True
+                    break
+            if not present:
+                continue
+        limit = limits[t]
+        if periods[t] != EVER:
+            bucket = _bucket(periods[t], moment)
+            count = added[t]
+            largest = 0
+            for z in range(n_matched):
+                size = 0
+                node = head[matched[z]]
+                while node >= 0:
+                    if node_type[node] == t and _bucket(periods[t], first_us[node]) == bucket:
+                        size += 1
+                    node = nxt[node]
+                count += size
+                largest = max(largest, size)
+        else:
+            count = added[t]
+            largest = 0
+            for z in range(n_matched):
+                size = counts[matched[z], t]
+                count += size
+                largest = max(largest, size)
+        # A profile already past a limit (rules made stricter later) may keep what it has.
+        if count > limit and count > largest:
+            ok = False
+            break
+    for q in range(n_fresh):
+        added[node_type[fresh[q]]] = 0
+    return ok
+
+
+@numba.njit(cache=True)
+def _attach(profile, node, moment, event, owner, first_us, attached_event, counts, node_type, head, tail, nxt):
+    owner[node] = profile
+    first_us[node] = moment
+    attached_event[node] = event
+    counts[profile, node_type[node]] += 1
+    if tail[profile] < 0:
+        head[profile] = node
+    else:
+        nxt[tail[profile]] = node
+    tail[profile] = node
+
+
+@numba.njit(cache=True)
+def _replay(event_start, event_us, obs_node, node_type, limits, periods, owner_init, first_init,
+            stored_created_us, keys):
+    n_events = event_us.shape[0]
+    n_nodes = node_type.shape[0]
+    n_types = limits.shape[0]
+    n_stored = stored_created_us.shape[0]
+    # Every created profile attaches at least one identifier never seen before.
+    capacity = n_stored + n_nodes + 1
+
+    owner = owner_init.copy()
+    first_us = first_init.copy()
+    last_event = np.full(n_nodes, -1, np.int64)
+    attached_event = np.full(n_nodes, -1, np.int64)
+    nxt = np.full(n_nodes, -1, np.int64)
+    parent = np.arange(capacity)
+    created_us = np.zeros(capacity, np.int64)
+    created_us[:n_stored] = stored_created_us
+    created_event = np.full(capacity, -1, np.int64)
+    counts = np.zeros((capacity, n_types), np.int32)
+    head = np.full(capacity, -1, np.int64)
+    tail = np.full(capacity, -1, np.int64)
+    for node in range(n_nodes):
+        p = owner[node]
+        if p >= 0:
+            counts[p, node_type[node]] += 1
+            if tail[p] < 0:
+                head[p] = node
+            else:
+                nxt[tail[p]] = node
+            tail[p] = node
+
+    merged = np.empty(capacity, np.int64)
+    merged_into = np.empty(capacity, np.int64)
+    merge_event = np.empty(capacity, np.int64)
+    n_merges = 0
+    top = np.full(n_events, -1, np.int64)
+    n_profiles = n_stored
+    tie = False
+
+    width = 1
+    for e in range(n_events):
+        width = max(width, event_start[e + 1] - event_start[e])
+    ids = np.empty(width, np.int64)
+    matched = np.empty(width, np.int64)
+    fresh = np.empty(width, np.int64)
+    added = np.zeros(n_types, np.int64)
+
+    for e in range(n_events):
+        moment = event_us[e]
+        # Identifiers arrive sorted by node number, which is priority order; drop repeats.
+        n_ids = 0
+        for j in range(event_start[e], event_start[e + 1]):
+            node = obs_node[j]
+            if n_ids == 0 or ids[n_ids - 1] != node:
+                ids[n_ids] = node
+                n_ids += 1
+            last_event[node] = e  # events run in time order
+        if n_ids == 0:
+            continue
+        top[e] = ids[0]
+        while True:
+            n_matched = 0
+            n_fresh = 0
+            for q in range(n_ids):
+                node = ids[q]
+                if owner[node] < 0:
+                    fresh[n_fresh] = node
+                    n_fresh += 1
+                    continue
+                p = _find(parent, owner[node])
+                seen = False
+                for z in range(n_matched):
+                    if matched[z] == p:
+                        seen = True
+                        break
+                if not seen:
+                    matched[n_matched] = p
+                    n_matched += 1
+            if n_ids == 1 or (n_matched <= 1 and n_fresh == 0):
+                break
+            if _fits(matched, n_matched, fresh, n_fresh, moment, node_type, limits, periods, counts, head,
+                     nxt, first_us, added):
+                break
+            n_ids -= 1  # merge protection: drop the lowest-priority identifier and retry
+        if n_matched == 0:
+            survivor = n_profiles
+            n_profiles += 1
+            created_us[survivor] = moment
+            created_event[survivor] = e
+        else:
+            survivor = matched[0]
+            for z in range(1, n_matched):
+                p = matched[z]
+                if created_us[p] == created_us[survivor]:
+                    tie = True
+                if _older(p, survivor, created_us, keys):
+                    survivor = p
+            for z in range(n_matched):
+                p = matched[z]
+                if p == survivor:
+                    continue
+                parent[p] = survivor
+                for t in range(n_types):
+                    counts[survivor, t] += counts[p, t]
+                if head[p] >= 0:
+                    if tail[survivor] < 0:
+                        head[survivor] = head[p]
+                    else:
+                        nxt[tail[survivor]] = head[p]
+                    tail[survivor] = tail[p]
+                merged[n_merges] = p
+                merged_into[n_merges] = survivor
+                merge_event[n_merges] = e
+                n_merges += 1
+        for q in range(n_fresh):
+            _attach(survivor, fresh[q], moment, e, owner, first_us, attached_event, counts, node_type, head,
+                    tail, nxt)
+
+    root = np.empty(n_profiles, np.int64)
+    for p in range(n_profiles):
+        root[p] = _find(parent, p)
+    event_profile = np.full(n_events, -1, np.int64)
+    latest_event = np.full(n_profiles, -1, np.int64)
+    for e in range(n_events):
+        if top[e] >= 0:
+            p = root[owner[top[e]]]
+            event_profile[e] = p
+            latest_event[p] = e  # events run in time order: the last one written is the latest
+    return (owner, root, attached_event, first_us, last_event, created_event[:n_profiles],
+            created_us[:n_profiles].copy(), latest_event, event_profile, merged[:n_merges].copy(),
+            merged_into[:n_merges].copy(), merge_event[:n_merges].copy(), tie, n_profiles)
+
+
+@numba.njit(cache=True)
+def _by_event(event_seq, obs_seq, obs_node):
+    """Group observations by event (counting sort), each event's nodes in ascending order."""
+    n_events = event_seq.shape[0]
+    low = event_seq.min() if n_events else 0
+    span = (event_seq.max() - low + 1) if n_events else 0
+    position = np.full(span, -1, np.int64)
+    for r in range(n_events):
+        position[event_seq[r] - low] = r
+    start = np.zeros(n_events + 1, np.int64)
+    for j in range(obs_seq.shape[0]):
+        start[position[obs_seq[j] - low] + 1] += 1
+    for r in range(n_events):
+        start[r + 1] += start[r]
+    fill = start[:-1].copy()
+    nodes = np.empty(obs_node.shape[0], np.int64)
+    for j in range(obs_seq.shape[0]):
+        r = position[obs_seq[j] - low]
+        nodes[fill[r]] = obs_node[j]
+        fill[r] += 1
+    for r in range(n_events):  # events carry a handful of identifiers: insertion sort
+        for a in range(start[r] + 1, start[r + 1]):
+            node = nodes[a]
+            b = a - 1
+            while b >= start[r] and nodes[b] > node:
+                nodes[b + 1] = nodes[b]
+                b -= 1
+            nodes[b + 1] = node
+    return start, nodes
+
+
+def by_event(event_seq: np.ndarray, obs_seq: np.ndarray, obs_node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`event_start` and `obs_node` for `replay`: observations (seq, node) in any order, grouped by
+    the events of `event_seq` (already in the order to replay them)."""
+    if len(event_seq) and event_seq.max() - event_seq.min() > 4 * len(event_seq) + 1_000_000:
+        # seq numbers this sparse would make the lookup table large: rank them first
+        order = np.argsort(event_seq, kind="stable")
+        ranks = np.empty(len(event_seq), np.int64)
+        ranks[order] = np.arange(len(event_seq))
+        obs_seq = np.searchsorted(event_seq[order], obs_seq)  # = the rank of the event it belongs to
+        event_seq = ranks
+    return _by_event(event_seq.astype(np.int64), obs_seq.astype(np.int64), obs_node.astype(np.int64))
+
+
+def replay(event_start: np.ndarray, event_us: np.ndarray, obs_node: np.ndarray, node_type: np.ndarray,
+           limits: np.ndarray, periods: np.ndarray, owner_init: np.ndarray, first_init: np.ndarray,
+           stored_created_us: np.ndarray, keys: np.ndarray | None = None) -> Replay:
+    """Run every event through the rules.
+
+    `event_start` has one entry per event plus one: event e's identifiers are
+    `obs_node[event_start[e]:event_start[e + 1]]`, node numbers in priority order. `keys` orders
+    profiles created at the same moment (by profile id); without them such a comparison is only
+    flagged in `tie`, and the caller runs again with keys for those profiles.
+    """
+    capacity = stored_created_us.shape[0] + node_type.shape[0] + 1
+    if keys is None:
+        keys = np.zeros(capacity, np.int64)
+    result = _replay(event_start.astype(np.int64), event_us.astype(np.int64), obs_node.astype(np.int64),
+                     node_type.astype(np.int64), limits.astype(np.int64), periods.astype(np.int64),
+                     owner_init.astype(np.int64), first_init.astype(np.int64),
+                     stored_created_us.astype(np.int64), keys.astype(np.int64))
+    return Replay(*result)
