@@ -218,7 +218,14 @@ def measure(engine: str, warehouse_url: str, workers: int, scale: str) -> list[F
         try:
             check_answers(port, token)
             cpu_before = server_cpu_seconds(server.pid)  # includes the warm-up second
-            elapsed, latencies, errors = asyncio.run(_load(port, token, profiles, seconds))
+            try:
+                elapsed, latencies, errors = asyncio.run(_load(port, token, profiles, seconds))
+            except OSError as exc:
+                alive = server.poll() is None
+                server.terminate()
+                said = server.stderr.read().decode(errors="replace")[-2000:]
+                raise RuntimeError(f"{engine}: the load failed ({exc!r}); the server "
+                                   f"{'was still running' if alive else 'had exited'}: {said}") from exc
             cpu = server_cpu_seconds(server.pid) - cpu_before
             rss = server_rss_mb(server.pid)
         finally:
