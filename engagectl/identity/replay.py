@@ -348,3 +348,10 @@ def replay(event_start: np.ndarray, event_us: np.ndarray, obs_node: np.ndarray, 
                      owner_init.astype(np.int64), first_init.astype(np.int64),
                      stored_created_us.astype(np.int64), keys.astype(np.int64))
     return Replay(*result)
+
+
+def compile_rules() -> None:
+    """Compile (or load from numba's cache) the kernels, on a two-event input."""
+    event_start, obs_node = by_event(np.array([1, 2]), np.array([1, 2, 2]), np.array([0, 0, 1]))
+    replay(event_start, np.array([0, 1]), obs_node, np.array([0, 1]), np.array([1, 5]), np.array([0, 3]),
+           np.array([-1, -1]), np.array([0, 0]), np.zeros(0, np.int64))

@@ -25,7 +25,6 @@ from engagectl.identity.traits import refresh_traits
 from engagectl.warehouse import Warehouse
 
 OBSERVATIONS = "engage_observations"
-NEW_NODES = "engage_new_nodes"
 STORED = "engage_stored_profiles"
 NODES = "engage_nodes"
 PROFILE_INDEX = "engage_profile_index"
@@ -37,7 +36,7 @@ MERGE_RESULTS = "engage_merge_results"
 LATEST = "engage_latest_events"
 REPOINT = "engage_repoint"
 REPOINT_INDEX = "engage_repoint_index"
-_SCRATCH = (OBSERVATIONS, NEW_NODES, STORED, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS, EVENT_PROFILES,
+_SCRATCH = (OBSERVATIONS, STORED, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS, EVENT_PROFILES,
             MERGE_RESULTS, LATEST, REPOINT, REPOINT_INDEX)
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
@@ -100,27 +99,27 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
 def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) -> None:
     _scratch(warehouse, OBSERVATIONS, "SELECT * FROM :observations AS o",
              observations=observations(warehouse, after).subquery())
-    condition = blocked(settings, exp.column("id_type"), exp.column("id_value"))
+    condition = blocked(settings, exp.column("id_type", table="o"), exp.column("id_value", table="o"))
     usable = exp.not_(exp.paren(condition)) if condition is not None else exp.true()
-    _scratch(warehouse, NEW_NODES, "SELECT DISTINCT id_type, id_value FROM engage_observations WHERE :usable",
-             usable=usable)
     # The stored profiles this run's identifiers already belong to, numbered from 0.
     _scratch(warehouse, STORED, """
         SELECT ROW_NUMBER() OVER (ORDER BY p.profile_id) - 1 AS profile_index, p.profile_id, p.created_at
         FROM profiles AS p
-        WHERE p.profile_id IN (SELECT i.profile_id FROM identities AS i JOIN engage_new_nodes AS n
-                               ON i.id_type = n.id_type AND i.id_value = n.id_value)""")
-    # Every identifier the run can meet: the new ones, and all those of the touched profiles
-    # (they count towards limits). Sorted by (priority, type, value): node order is priority order.
+        WHERE p.profile_id IN (SELECT i.profile_id FROM identities AS i JOIN engage_observations AS o
+                               ON i.id_type = o.id_type AND i.id_value = o.id_value WHERE :usable)""",
+             usable=usable)
+    # Every identifier the run can meet: the new ones, less blocked values, and all those of the
+    # touched profiles (they count towards limits). Numbered by (priority, type, value), so node
+    # order is priority order.
     _scratch(warehouse, NODES, """
         SELECT ROW_NUMBER() OVER (ORDER BY :rank, id_type, id_value) - 1 AS node, id_type, id_value,
                MAX(observed) AS observed, MAX(profile_index) AS profile_index, MAX(first_seen) AS first_seen
-        FROM (SELECT id_type, id_value, 1 AS observed, NULL AS profile_index, NULL AS first_seen
-              FROM engage_new_nodes
+        FROM (SELECT o.id_type, o.id_value, 1 AS observed, NULL AS profile_index, NULL AS first_seen
+              FROM engage_observations AS o WHERE :usable
               UNION ALL
               SELECT i.id_type, i.id_value, 0, s.profile_index, i.first_seen
               FROM identities AS i JOIN engage_stored_profiles AS s ON s.profile_id = i.profile_id) AS n
-        GROUP BY id_type, id_value""", rank=priority_rank(settings))
+        GROUP BY id_type, id_value""", rank=priority_rank(settings), usable=usable)
 
 
 # ---- 2. the ordered rules --------------------------------------------------------------------

@@ -104,3 +104,31 @@ def test_identifier_last_seen_follows_new_events(warehouse):
     resolve_identities(warehouse, IdentitySettings())
     row = warehouse.fetch_dicts(warehouse.parse("SELECT first_seen, last_seen FROM identities"))[0]
     assert (row["first_seen"].day, row["last_seen"].day) == (1, 9)
+
+
+def test_traits_that_are_not_an_object_are_ignored_not_fatal(warehouse):
+    ingest_messages(warehouse, [
+        _msg("m1", "01T10:00:00", type="identify", userId="u1", traits={"plan": "free", "nested": {"a": [1, 2]}}),
+        _msg("m2", "02T10:00:00", type="identify", userId="u1", traits="x'); drop table engage.events; --"),
+        _msg("m3", "03T10:00:00", type="identify", userId="u1", traits=[1, 2]),
+    ])
+    resolve_identities(warehouse, IdentitySettings())
+    assert _traits(warehouse, profile_id_for("m1")) == {"plan": "free", "nested": {"a": [1, 2]}}
+    assert _profile_of(warehouse, "m2") == profile_id_for("m1")
+
+
+def test_profiles_created_at_the_same_moment_merge_into_the_smaller_id(warehouse):
+    # Two devices first seen in the same millisecond, then linked by a login: the older profile
+    # survives, and between equals the smaller profile id (the run replays the tie with ids).
+    ingest_messages(warehouse, [
+        _msg("left", "01T10:00:00", anonymousId="a1"),
+        _msg("right", "01T10:00:00", anonymousId="a2"),
+        _msg("m3", "02T10:00:00", userId="u1", anonymousId="a1"),
+        _msg("m4", "03T10:00:00", userId="u1", anonymousId="a2"),
+    ])
+    report = resolve_identities(warehouse, IdentitySettings())
+    survivor, merged = sorted([profile_id_for("left"), profile_id_for("right")])
+    assert report.merges == 1
+    assert {_profile_of(warehouse, m) for m in ("left", "right", "m3", "m4")} == {survivor}
+    merges = warehouse.fetch_dicts(warehouse.parse("SELECT merged_profile_id, into_profile_id, message_id FROM merges"))
+    assert merges == [{"merged_profile_id": merged, "into_profile_id": survivor, "message_id": "m4"}]
