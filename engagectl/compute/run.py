@@ -139,6 +139,11 @@ def compute_in_transaction(project: "Project", warehouse: "Warehouse", as_of: da
         except EngageError as exc:  # a compile or warehouse error: say which computation met it
             raise ComputationError(f"{computation.kind} {computation.key}: {exc}") from exc
     ctx.staging.drop_all()
+    # Merges identity resolution recorded since the last run belong to this one: its deliveries
+    # send the survivors' values again (and alias) for them.
+    merges = warehouse.table("merges")
+    warehouse.execute(exp.update(merges, {"run_id": exp.Literal.string(run_id)},
+                                 where=exp.column("run_id").is_(exp.null())))
     finished_at = utc_naive(datetime.now(timezone.utc))
     warehouse.execute(exp.insert(
         exp.select(

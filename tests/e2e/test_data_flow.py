@@ -318,3 +318,32 @@ def test_dash_c_reads_relative_paths_in_the_project_folder(project, tmp_path):
     before = os.getcwd()
     assert project.cli("state", "list").returncode == 0
     assert os.getcwd() == before
+
+
+def test_a_merge_sends_the_survivors_memberships_again(project):
+    project.write("audiences/a.yaml", "kind: audience\nkey: buyers\nwhere: {event: Order Completed, within: 30d}\n"
+                                      "destinations: [out]\n")
+    project.write("data/e.jsonl", events(
+        {"type": "identify", "userId": "u1", "timestamp": "2024-05-01T00:00:00Z", "messageId": "i1",
+         "traits": {"email": "b1@example.com"}},
+        {"type": "track", "userId": "u1", "event": "Order Completed", "timestamp": "2024-05-30T00:00:00Z",
+         "messageId": "o1"},
+        {"type": "page", "anonymousId": "a9", "timestamp": "2024-05-31T00:00:00Z", "messageId": "p9"}))
+    assert project.cli("apply", "--auto-approve", "--as-of", "2024-06-01T00:00:00Z").returncode == 0
+    first = messages(project)
+    # The device's own profile merges into u1's when u1 logs in on it.
+    project.write("data/f.jsonl", events(
+        {"type": "identify", "userId": "u1", "anonymousId": "a9", "timestamp": "2024-06-01T10:00:00Z",
+         "messageId": "i2"}))
+    run = project.cli("run", "--json", "--as-of", "2024-06-02T00:00:00Z").json()
+    row = next(c for c in run["computations"] if c["key"] == "buyers")
+    assert (row["size"], row["entered"], row["exited"]) == (1, 0, 0)
+    again = messages(project)[len(first):]
+    identifies = [m for m in again if m["type"] == "identify"]
+    assert identifies, "a merge sends the survivor's current values again"
+    assert {(m["userId"], m["traits"]["buyers"]) for m in identifies} == {("u1", True)}
+    assert [(m["userId"], m["previousId"]) for m in again if m["type"] == "alias"] == [("u1", "a9")]
+    assert {m["messageId"] for m in again}.isdisjoint({m["messageId"] for m in first})
+    # The merge belongs to that run only: the next run sends nothing for it.
+    project.cli("run", "--as-of", "2024-06-03T00:00:00Z")
+    assert len(messages(project)) == len(first) + len(again)
