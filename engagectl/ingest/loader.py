@@ -81,17 +81,17 @@ def _load(warehouse: Warehouse, path: Path, display: str, source: str) -> FileRe
     try:
         with warehouse.transaction():
             warehouse.load_lines(warehouse.temp_table(sql.LINES), path)
-            report.lines = sql.count_lines(warehouse)
-            problems = sql.bad_lines(warehouse)
-            if not problems:
-                sql.stage_messages(warehouse, source)
-                problems = sql.bad_messages(warehouse)
+            staged = sql.measure_lines(warehouse)
+            report.lines = staged.lines
+            # Messages with problems are appended too, and found among the appended rows.
+            appended = sql.append_messages(warehouse, source, staged)
+            problems = sql.problems(warehouse, appended)
             if problems:
                 report.errors = [Diagnostic(message=m, file=display, line=n) for n, m in problems]
+                sql.remove_appended(warehouse, appended)
                 raise _Refused()
-            staged = sql.count_rows(warehouse, warehouse.temp_table(sql.MESSAGES))
-            report.loaded = sql.insert_new_events(warehouse, source)
-            report.duplicates = staged - report.loaded
+            report.loaded = sql.keep_first_copies(warehouse, appended)
+            report.duplicates = staged.messages - report.loaded
             sql.drop_scratch(warehouse)
     except _Refused:
         report.loaded = report.duplicates = 0

@@ -197,9 +197,18 @@ class Warehouse:
     def create_index(self, table: str, name: str, columns: Sequence[str], unique: bool) -> None:
         raise NotImplementedError
 
+    def archive_column(self, column: exp.ColumnDef) -> exp.ColumnDef:
+        """A column written once and seldom read (`raw`), as the engine best stores one."""
+        return column
+
     def load_lines(self, target: exp.Table, path: Path) -> None:
-        """Copy every line of a (plain or gzip) file into `target(line_no, line)` with the engine's loader."""
+        """Copy every line of a (plain or gzip) file into a scratch relation `target(line_no, line)`
+        with the engine's loader; line_no counts from 1, a blank line is NULL or only whitespace."""
         raise NotImplementedError
+
+    def drop_lines(self, target: exp.Table) -> None:
+        """Remove what `load_lines` made (nothing when it is not there)."""
+        self.execute(exp.Drop(tables=[target], kind="TABLE", exists=True))
 
     def insert_rows(self, target: exp.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Bulk-insert Python rows (identity results) through the engine's fast path."""
@@ -226,21 +235,18 @@ class Warehouse:
 
     # JSON and text functions whose spelling differs per engine.
 
-    def json_valid(self, text: exp.Expression) -> exp.Expression:
-        """True when `text` parses as JSON, false otherwise (never an error)."""
-        raise NotImplementedError
-
-    def parse_json(self, text: exp.Expression) -> exp.Expression:
-        """Text known to be valid JSON, as the JSON type."""
-        return exp.cast(text, exp.DataType.build("JSON"))
-
     def try_timestamp(self, text: exp.Expression) -> exp.Expression:
         """An ISO-8601 string as a UTC TIMESTAMP, or NULL when it is not one."""
         raise NotImplementedError
 
     def message_record(self, message: exp.Expression) -> exp.Expression:
-        """A message's text (already checked to be JSON) parsed once, read by `message_field`."""
-        return exp.cast(message, exp.DataType.build("JSON"))
+        """A message's text parsed once, read by `message_field`; NULL when the text is not JSON."""
+        raise NotImplementedError
+
+    def message_json(self, message: exp.Expression, record: exp.Expression) -> exp.Expression:
+        """The message as the JSON type (the `raw` column), given its text and `message_record`;
+        NULL when the text is not JSON."""
+        return record
 
     def message_field(self, record: exp.Expression, key: str, as_json: bool) -> exp.Expression:
         """A top-level field of a parsed message: text, or JSON when `as_json`."""

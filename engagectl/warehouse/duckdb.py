@@ -15,6 +15,7 @@ from engagectl.warehouse.base import Warehouse, WarehouseError
 
 # JSON never holds a raw 0x1F, so using it as the CSV delimiter turns every line into one field.
 _LINE_DELIMITER = "\x1f"
+_MAX_LINE = 64 * 1024 * 1024
 
 
 class DuckDBWarehouse(Warehouse):
@@ -86,6 +87,13 @@ class DuckDBWarehouse(Warehouse):
             )
         )
 
+    def archive_column(self, column: exp.ColumnDef) -> exp.ColumnDef:
+        # Long unique text such as whole messages costs DuckDB's default compression (dictionary
+        # + FSST) over twice the CPU zstd needs to write it, and zstd stores it smaller.
+        compressed = column.copy()
+        compressed.append("constraints", exp.ColumnConstraint(kind=exp.var("USING COMPRESSION ZSTD")))
+        return compressed
+
     def load_lines(self, target: exp.Table, path: Path) -> None:
         # read_csv with an impossible delimiter and no quoting reads each line verbatim.
         reader = exp.func(
@@ -99,14 +107,31 @@ class DuckDBWarehouse(Warehouse):
             exp.EQ(this=exp.var("header"), expression=exp.false()),
             exp.EQ(this=exp.var("auto_detect"), expression=exp.false()),
             exp.EQ(this=exp.var("strict_mode"), expression=exp.false()),
-            exp.EQ(this=exp.var("max_line_size"), expression=exp.Literal.number(64 * 1024 * 1024)),
+            exp.EQ(this=exp.var("max_line_size"), expression=exp.Literal.number(_MAX_LINE)),
+            # The default buffer is a multiple of the line limit; one line's worth reads faster.
+            exp.EQ(this=exp.var("buffer_size"), expression=exp.Literal.number(_MAX_LINE)),
         )
-        # With insertion order preserved (DuckDB's default), ROW_NUMBER() OVER () numbers the rows
-        # in file order: line numbers for error messages. Blank lines stay, as NULL.
-        self.execute(exp.Drop(tables=[target], kind="TABLE", exists=True))
-        self.execute(exp.Create(this=target, kind="TABLE", properties=exp.Properties(
-            expressions=[exp.TemporaryProperty()]), expression=exp.select(
-                exp.Window(this=exp.RowNumber()).as_("line_no"), exp.column("line")).from_(reader)))
+        # With insertion order preserved (DuckDB's default) the rows are stored in file order
+        # under consecutive rowids, so the line number is the rowid's distance from the first:
+        # no window over the rows, which would number them on one thread. (Rows a transaction has
+        # not committed yet get rowids far from 0.) Blank lines stay, as NULL.
+        text, temporary = self._lines_text(target), exp.Properties(expressions=[exp.TemporaryProperty()])
+        self.drop_lines(target)
+        self.execute(exp.Create(this=text, kind="TABLE", properties=temporary,
+                                expression=exp.select(exp.column("line")).from_(reader)))
+        rowid = exp.column("rowid")
+        [(first,)] = self.fetchall(exp.select(exp.func("COALESCE", exp.func("MIN", rowid), 0)).from_(text))
+        line_no = rowid - exp.Literal.number(first) + exp.Literal.number(1)
+        self.execute(exp.Create(this=target, kind="VIEW", properties=temporary.copy(),
+                                expression=exp.select(line_no.as_("line_no"), "line").from_(text)))
+
+    def drop_lines(self, target: exp.Table) -> None:
+        self.execute(exp.Drop(tables=[target], kind="VIEW", exists=True))
+        self.execute(exp.Drop(tables=[self._lines_text(target)], kind="TABLE", exists=True))
+
+    @staticmethod
+    def _lines_text(target: exp.Table) -> exp.Table:
+        return exp.table_(f"{target.name}_text", quoted=True)
 
     def insert_rows(self, target: exp.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
@@ -157,23 +182,27 @@ class DuckDBWarehouse(Warehouse):
     def from_epoch_us(self, micros: exp.Expression) -> exp.Expression:
         return exp.func("make_timestamp", micros)
 
-    def json_valid(self, text: exp.Expression) -> exp.Expression:
-        return exp.func("json_valid", text)
-
     def try_timestamp(self, text: exp.Expression) -> exp.Expression:
-        # Offsets are honoured through TIMESTAMPTZ, then the session's UTC wall clock is kept.
+        # Offsets are honoured through TIMESTAMPTZ; its microseconds since the epoch are the UTC
+        # wall clock (a cheaper step than a cast, which converts through the session time zone).
+        # 'infinity' has none, so it is NULL, as on Postgres.
         as_tz = exp.TryCast(this=text, to=exp.DataType.build("TIMESTAMPTZ"))
-        return exp.cast(as_tz, exp.DataType.build("TIMESTAMP"))
+        return exp.func("make_timestamp", exp.func("epoch_us", as_tz))
 
     def json_array_items(self, array: exp.Expression) -> exp.Expression:
         return exp.Unnest(expressions=[exp.cast(array, exp.DataType.build("JSON[]", dialect="duckdb"))])
 
     def message_record(self, message: exp.Expression) -> exp.Expression:
-        # json_transform parses each message once into a struct, instead of once per field.
+        # json_transform parses each message once into a struct, instead of once per field; TRY
+        # turns text that is not JSON into NULL.
         from engagectl.ingest.messages import JSON_FIELDS, TEXT_FIELDS
 
         shape = {name: "VARCHAR" for name in TEXT_FIELDS} | {name: "JSON" for name in JSON_FIELDS}
-        return exp.func("json_transform", message, exp.Literal.string(json.dumps(shape)))
+        return exp.func("TRY", exp.func("json_transform", message, exp.Literal.string(json.dumps(shape))))
+
+    def message_json(self, message: exp.Expression, record: exp.Expression) -> exp.Expression:
+        # The struct holds no whole document: the text is cast (a check, the text is kept).
+        return exp.TryCast(this=message, to=exp.DataType.build("JSON"))
 
     def message_field(self, record: exp.Expression, key: str, as_json: bool) -> exp.Expression:
         return exp.func("struct_extract", record, exp.Literal.string(key))

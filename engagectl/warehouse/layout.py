@@ -112,11 +112,19 @@ LOOKUP_INDEXES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
 _COVERED_BY_V1 = {"profiles_profile_id", "profile_traits_profile_id"}
 
 
+# Columns written once and seldom read: the engine may store them with a compression cheaper to
+# write than its default (`Warehouse.archive_column`). A table created before keeps the default;
+# both read the same.
+ARCHIVE_COLUMNS = {("events", "raw")}
+
+
 def create_table(warehouse: Warehouse, table: Table) -> exp.Create:
     columns = [
         exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(kind))
         for name, kind in table.columns
     ]
+    columns = [warehouse.archive_column(column) if (table.name, column.name) in ARCHIVE_COLUMNS else column
+               for column in columns]
     return exp.Create(
         this=exp.Schema(this=warehouse.table(table.name), expressions=columns),
         kind="TABLE",

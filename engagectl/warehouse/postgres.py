@@ -146,11 +146,9 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as exc:
             raise WarehouseError(f"{exc}".strip()) from exc
 
-    def json_valid(self, text: exp.Expression) -> exp.Expression:
-        return exp.Not(this=exp.Is(this=self.parse_json(text), expression=exp.null()))
-
-    def parse_json(self, text: exp.Expression) -> exp.Expression:
-        return self._helper("engage_try_json", text)
+    def message_record(self, message: exp.Expression) -> exp.Expression:
+        # The json type keeps the text as it came; each field read parses it again.
+        return self._helper("engage_try_json", message)
 
     def try_timestamp(self, text: exp.Expression) -> exp.Expression:
         return self._helper("engage_try_timestamp", text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 
 import pytest
@@ -26,6 +27,11 @@ def warehouse(warehouse_url):
     opened = open_warehouse(warehouse_url)
     yield opened
     opened.close()
+
+
+def _write(path, lines: list[str]):
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def _events(warehouse) -> list[dict]:
@@ -104,12 +110,67 @@ def test_each_bad_message_is_named_with_its_line(warehouse, tmp_path, line, prob
     assert _events(warehouse) == []
 
 
+def test_every_problem_of_a_file_is_named_in_line_order(warehouse, tmp_path):
+    ingest_files(warehouse, [str(_write(tmp_path / "first.jsonl", [_line(1)]))])
+    lines = [_line(i) for i in range(2, 12)]
+    lines[1] = '{"type": "track", "userId": "u1", "timestamp": "2024-05-01T10:00:00Z", "messageId": "m1"}'
+    lines[4] = "{oops"
+    lines[6] = json.dumps({"batch": [json.loads(_line(90)), {"type": "identify", "messageId": "m91"}]})
+    lines[8] = '{"type": "track", "event": "E", "timestamp": "infinity", "messageId": "m92"}'
+    report = ingest_files(warehouse, [str(_write(tmp_path / "bad.jsonl", lines))])
+    assert [(e.line, e.message.split(" (")[0]) for e in report.errors] == [
+        (2, "a track call needs an `event` name"),  # its id is already held: still named
+        (5, "not a JSON document"), (7, "missing `timestamp`"), (9, "invalid `timestamp`")]
+    assert report.loaded == 0
+    assert [e["message_id"] for e in _events(warehouse)] == ["m1"]
+
+
+def test_a_refused_file_inside_an_outer_transaction_leaves_nothing(warehouse, tmp_path):
+    with warehouse.transaction():
+        report = ingest_files(warehouse, [str(_write(tmp_path / "bad.jsonl", [_line(1), "{oops"]))])
+    assert [e.line for e in report.errors] == [2]
+    assert _events(warehouse) == []
+
+
+def test_the_first_copy_of_an_id_in_a_file_wins(warehouse, tmp_path):
+    lines = [_line(1, event="First"), _line(2), _line(1, event="Second"),
+             json.dumps({"batch": [json.loads(_line(3)), json.loads(_line(2, event="Third"))]}), _line(4)]
+    report = ingest_files(warehouse, [str(_write(tmp_path / "dups.jsonl", lines))])
+    assert (report.lines, report.loaded, report.duplicates) == (5, 4, 2)
+    events = _events(warehouse)
+    assert [(e["message_id"], e["event"]) for e in events] == [
+        ("m1", "First"), ("m2", "Product Viewed"), ("m3", "Product Viewed"), ("m4", "Product Viewed")]
+    assert [e["seq"] for e in events] == [1, 4, 11, 13]  # three seq numbers a line: the envelope holds two
+
+
+def test_blank_lines_and_the_word_batch_are_not_messages_or_envelopes(warehouse, tmp_path):
+    lines = [_line(1, properties={"note": 'a "batch": [1] inside'}), "", " \t ", _line(2)]
+    report = ingest_files(warehouse, [str(_write(tmp_path / "plain.jsonl", lines))])
+    assert (report.lines, report.loaded, report.errors) == (2, 2, [])
+    assert [e["seq"] for e in _events(warehouse)] == [1, 4]
+
+
 def test_messages_without_an_id_get_a_stable_one(warehouse, tmp_path):
+    line = '{"type": "page", "anonymousId": "a1", "timestamp": "2024-05-01T10:00:00Z"}'
     path = tmp_path / "noid.jsonl"
-    path.write_text('{"type": "page", "anonymousId": "a1", "timestamp": "2024-05-01T10:00:00Z"}\n')
-    assert ingest_files(warehouse, [str(path)]).loaded == 1
-    assert ingest_files(warehouse, [str(path)]).duplicates == 1
-    assert _events(warehouse)[0]["message_id"].startswith("gen-")
+    path.write_text(line + "\n")
+    assert ingest_files(warehouse, [str(path)], source="web").loaded == 1
+    assert ingest_files(warehouse, [str(path)], source="web").duplicates == 1
+    # The formula ids already stored were made with: source, the line's text, its batch position.
+    assert _events(warehouse)[0]["message_id"] == "gen-" + hashlib.md5(f"web:{line}:0".encode()).hexdigest()
+
+
+def test_line_numbers_hold_in_a_file_of_many_row_groups(tmp_path):
+    """DuckDB numbers lines by their place in its scratch table, also inside an outer transaction."""
+    warehouse = open_warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    lines = [_line(i) for i in range(1, 300_001)]
+    for n in (2, 150_000, 299_999):
+        lines[n - 1] = "{oops"
+    path = _write(tmp_path / "big.jsonl", lines)
+    with warehouse.transaction():
+        report = ingest_files(warehouse, [str(path)])
+    assert [e.line for e in report.errors] == [2, 150_000, 299_999]
+    warehouse.close()
 
 
 def test_a_hostile_value_in_any_field_is_stored_as_text(warehouse):
