@@ -317,6 +317,30 @@ def _by_event(event_seq, obs_seq, obs_node):
     return start, nodes
 
 
+@numba.njit(cache=True)
+def _seq_order(event_seq, low, span):
+    position = np.full(span, -1, np.int64)
+    for r in range(event_seq.shape[0]):
+        position[event_seq[r] - low] = r
+    order = np.empty(event_seq.shape[0], np.int64)
+    k = 0
+    for i in range(span):
+        if position[i] >= 0:
+            order[k] = position[i]
+            k += 1
+    return order
+
+
+def seq_order(event_seq: np.ndarray) -> np.ndarray:
+    """The permutation that puts events in seq order (the order their rows are stored in)."""
+    if not len(event_seq):
+        return np.empty(0, np.int64)
+    low, span = int(event_seq.min()), int(event_seq.max() - event_seq.min() + 1)
+    if span > 4 * len(event_seq) + 1_000_000:
+        return np.argsort(event_seq, kind="stable")
+    return _seq_order(event_seq.astype(np.int64), low, span)
+
+
 def by_event(event_seq: np.ndarray, obs_seq: np.ndarray, obs_node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`event_start` and `obs_node` for `replay`: observations (seq, node) in any order, grouped by
     the events of `event_seq` (already in the order to replay them)."""

@@ -13,7 +13,9 @@ from engagectl.warehouse import Warehouse
 TOUCHED = "engage_trait_profiles"
 
 
-def refresh_traits(warehouse: Warehouse, after: int) -> None:
+def refresh_traits(warehouse: Warehouse, after: int, survivors: exp.Select) -> None:
+    """Recompute the traits of the profiles that got identify calls among the events past `after`,
+    and of `survivors` (a query of profile ids: those that absorbed others in this run)."""
     # The touched profiles are materialised first: joined from a table, the identify history is
     # read for those profiles only (an IN (subquery) let DuckDB expand every identify's traits).
     table = warehouse.temp_table(TOUCHED)
@@ -22,8 +24,7 @@ def refresh_traits(warehouse: Warehouse, after: int) -> None:
         SELECT DISTINCT profile_id FROM events
         WHERE seq > :after AND type = 'identify' AND traits IS NOT NULL AND profile_id IS NOT NULL
         UNION
-        SELECT into_profile_id FROM merges WHERE merged_at IS NOT NULL AND message_id IN (
-            SELECT message_id FROM events WHERE seq > :after)""", after=after),
+        SELECT profile_id FROM :survivors AS s""", after=after, survivors=survivors.subquery()),
         properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
     warehouse.execute(warehouse.parse(
         "DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM engage_trait_profiles)"))
