@@ -53,7 +53,7 @@ def _candidates(events: exp.Expression) -> list[tuple[str, exp.Expression]]:
 
 
 def _event_columns() -> list[exp.Expression]:
-    return [quoted_column("seq"), quoted_column("timestamp").as_("ts")]
+    return [quoted_column("seq")]
 
 
 def blocked(settings: IdentitySettings, id_type: exp.Expression, value: exp.Expression) -> exp.Expression | None:
@@ -83,7 +83,7 @@ def blocked(settings: IdentitySettings, id_type: exp.Expression, value: exp.Expr
 
 
 def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
-    """One row (seq, ts, id_type, id_value) per identifier of every event past `after_seq`.
+    """One row (seq, id_type, id_value) per identifier of every event past `after_seq`.
 
     Values are normalised; blocked values are not filtered here but on the distinct identifiers
     (`blocked`), and an event may list the same identifier twice (email in traits and context):
@@ -103,7 +103,7 @@ def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
     item = quoted_column("item")
     collection = exp.func("COALESCE", exp.func("LOWER", json_text(item, "collection")), _lit("users"))
     selects.append(
-        exp.select(quoted_column("seq"), quoted_column("ts"),
+        exp.select(quoted_column("seq"),
                    exp.func("LOWER", exp.func("TRIM", json_text(item, "type"))).as_("id_type"),
                    json_text(item, "id").as_("raw_value"))
         .from_(items.subquery("external_ids"))
@@ -113,13 +113,13 @@ def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
     for select in selects[1:]:
         union = exp.union(union, select, distinct=False)
     normalised = exp.func("LOWER", exp.func("TRIM", quoted_column("raw_value")))
-    candidates = exp.select(quoted_column("seq"), quoted_column("ts"), quoted_column("id_type"),
+    candidates = exp.select(quoted_column("seq"), quoted_column("id_type"),
                             normalised.as_("id_value")).from_(union.subquery("candidates"))
     keep = exp.and_(quoted_column("id_value").is_(exp.null()).not_(),
                     quoted_column("id_value").neq(_lit("")),
                     quoted_column("id_type").is_(exp.null()).not_(),
                     quoted_column("id_type").neq(_lit("")))
-    return exp.select(quoted_column("seq"), quoted_column("ts"), quoted_column("id_type"),
+    return exp.select(quoted_column("seq"), quoted_column("id_type"),
                       quoted_column("id_value")).from_(candidates.subquery("normalised")).where(keep)
 
 

@@ -286,26 +286,54 @@ def _replay(event_start, event_us, obs_node, node_type, limits, periods, owner_i
             merged_into[:n_merges].copy(), merge_event[:n_merges].copy(), tie, n_profiles)
 
 
+_RADIX_BITS = 12
+
+
 @numba.njit(cache=True)
 def _by_event(event_seq, obs_seq, obs_node):
-    """Group observations by event (counting sort), each event's nodes in ascending order."""
+    """Group observations by event, each event's nodes in ascending order.
+
+    Observations arrive in storage order, events are wanted in time order: a counting sort
+    straight into 10M event slots would scatter every write across memory, so (event rank, node)
+    pairs, packed into one integer, are radix-sorted by rank in passes of 2^12 buckets, each
+    pass reading and writing in order.
+    """
     n_events = event_seq.shape[0]
+    n_obs = obs_seq.shape[0]
     low = event_seq.min() if n_events else 0
     span = (event_seq.max() - low + 1) if n_events else 0
     position = np.full(span, -1, np.int64)
     for r in range(n_events):
         position[event_seq[r] - low] = r
+    node_bits = 1
+    while (1 << node_bits) <= max(obs_node.max() if n_obs else 0, 1):
+        node_bits += 1
+    packed = np.empty(n_obs, np.int64)
+    for j in range(n_obs):
+        packed[j] = (position[obs_seq[j] - low] << node_bits) | obs_node[j]
+    spare = np.empty(n_obs, np.int64)
+    buckets = 1 << _RADIX_BITS
+    shift = node_bits
+    while shift == node_bits or (n_events - 1) >> (shift - node_bits) > 0:
+        count = np.zeros(buckets + 1, np.int64)
+        for j in range(n_obs):
+            count[((packed[j] >> shift) & (buckets - 1)) + 1] += 1
+        for b in range(buckets):
+            count[b + 1] += count[b]
+        for j in range(n_obs):
+            b = (packed[j] >> shift) & (buckets - 1)
+            spare[count[b]] = packed[j]
+            count[b] += 1
+        packed, spare = spare, packed
+        shift += _RADIX_BITS
     start = np.zeros(n_events + 1, np.int64)
-    for j in range(obs_seq.shape[0]):
-        start[position[obs_seq[j] - low] + 1] += 1
+    nodes = np.empty(n_obs, np.int64)
+    mask = (1 << node_bits) - 1
+    for j in range(n_obs):
+        start[(packed[j] >> node_bits) + 1] += 1
+        nodes[j] = packed[j] & mask
     for r in range(n_events):
         start[r + 1] += start[r]
-    fill = start[:-1].copy()
-    nodes = np.empty(obs_node.shape[0], np.int64)
-    for j in range(obs_seq.shape[0]):
-        r = position[obs_seq[j] - low]
-        nodes[fill[r]] = obs_node[j]
-        fill[r] += 1
     for r in range(n_events):  # events carry a handful of identifiers: insertion sort
         for a in range(start[r] + 1, start[r + 1]):
             node = nodes[a]

@@ -34,10 +34,12 @@ NODE_RESULTS = "engage_node_results"
 EVENT_PROFILES = "engage_event_profiles"
 MERGE_RESULTS = "engage_merge_results"
 LATEST = "engage_latest_events"
+REFERENCED = "engage_referenced"
+EVENT_REFS = "engage_event_refs"
 REPOINT = "engage_repoint"
 REPOINT_INDEX = "engage_repoint_index"
 _SCRATCH = (OBSERVATIONS, STORED, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS, EVENT_PROFILES,
-            MERGE_RESULTS, LATEST, REPOINT, REPOINT_INDEX)
+            MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX)
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
 _PROFILE_TABLES = ("events", "identities", "journey_progress", "changes")
@@ -180,9 +182,11 @@ def _tie_keys(warehouse: Warehouse, result: Replay, event_seq: np.ndarray) -> np
     return keys
 
 
-def _profile_ids(warehouse: Warehouse, result: Replay, event_seq: np.ndarray, only: np.ndarray | None = None) -> None:
+def _profile_ids(warehouse: Warehouse, result: Replay, event_seq: np.ndarray, only: np.ndarray | None = None,
+                 events: exp.Table | None = None) -> None:
     """engage_profile_ids(profile_index, profile_id) of every profile numbered (or of `only`):
-    stored ones keep their id, created ones get the id derived from their creating message."""
+    stored ones keep their id, created ones get the id derived from their creating message
+    (read from `events`, by default the events table)."""
     indexes = np.arange(len(result.created_event)) if only is None else only
     created = result.created_event[indexes]
     # A stored profile has no creating event: seq -1 matches no event.
@@ -190,10 +194,11 @@ def _profile_ids(warehouse: Warehouse, result: Replay, event_seq: np.ndarray, on
     warehouse.load_arrays(PROFILE_INDEX, {"profile_index": indexes, "seq": seqs})
     _scratch(warehouse, PROFILE_IDS, f"""
         SELECT x.profile_index, {_PROFILE_ID} AS profile_id
-        FROM engage_profile_index AS x JOIN events AS e ON e.seq = x.seq
+        FROM engage_profile_index AS x JOIN :events AS e ON e.seq = x.seq
         UNION ALL
         SELECT s.profile_index, s.profile_id
-        FROM engage_stored_profiles AS s JOIN engage_profile_index AS x ON x.profile_index = s.profile_index""")
+        FROM engage_stored_profiles AS s JOIN engage_profile_index AS x ON x.profile_index = s.profile_index""",
+             events=events or warehouse.table("events"))
 
 
 # ---- 3. writing the results --------------------------------------------------------------------
@@ -202,7 +207,15 @@ def _profile_ids(warehouse: Warehouse, result: Replay, event_seq: np.ndarray, on
 def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray], after: int,
            report: IdentityReport) -> None:
     result, event_seq, event_us = replayed
-    _profile_ids(warehouse, result, event_seq)
+    # The events the results name (creating, attaching, merging, latest), read once: every write
+    # below joins this instead of the whole events table.
+    named = np.zeros(len(event_seq), bool)
+    for events in (result.created_event, result.attached_event, result.latest_event, result.merge_event):
+        named[events[events >= 0]] = True
+    warehouse.load_arrays(REFERENCED, {"seq": event_seq[named]})
+    _scratch(warehouse, EVENT_REFS, """
+        SELECT e.seq, e."timestamp", e.message_id, e.source FROM events AS e JOIN engage_referenced AS r ON e.seq = r.seq""")
+    _profile_ids(warehouse, result, event_seq, events=warehouse.temp_table(EVENT_REFS))
     stored_count = int(np.count_nonzero(result.created_event < 0))
     index = np.arange(len(result.root))
 
@@ -234,14 +247,14 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
         SELECT ids.profile_id, c."timestamp", l."timestamp", c.message_id, l.message_id, c.source, l.source
         FROM engage_created_profiles AS x
         JOIN engage_profile_ids AS ids ON ids.profile_index = x.profile_index
-        JOIN events AS c ON c.seq = x.seq
+        JOIN engage_event_refs AS c ON c.seq = x.seq
         JOIN engage_latest_events AS y ON y.profile_index = x.profile_index
-        JOIN events AS l ON l.seq = y.seq"""))
+        JOIN engage_event_refs AS l ON l.seq = y.seq"""))
     warehouse.execute(warehouse.parse("""
         UPDATE profiles SET updated_at = l."timestamp", last_message_id = l.message_id, last_source = l.source
         FROM engage_latest_events AS y
         JOIN engage_profile_ids AS ids ON ids.profile_index = y.profile_index
-        JOIN events AS l ON l.seq = y.seq
+        JOIN engage_event_refs AS l ON l.seq = y.seq
         WHERE profiles.profile_id = ids.profile_id AND y.profile_index < :stored
           AND profiles.updated_at <= l."timestamp" """, stored=stored_count))
 
@@ -257,16 +270,17 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
         FROM engage_node_results AS r
         JOIN engage_nodes AS n ON n.node = r.node
         JOIN engage_profile_ids AS ids ON ids.profile_index = r.profile_index
-        JOIN events AS f ON f.seq = r.first_seq""", last_seen=warehouse.from_epoch_us(exp.column("last_us", table="r"))))
+        JOIN engage_event_refs AS f ON f.seq = r.first_seq""", last_seen=warehouse.from_epoch_us(exp.column("last_us", table="r"))))
     seen = np.flatnonzero((result.attached_event < 0) & (result.last_event >= 0) & (result.owner >= 0))
     if len(seen):
-        warehouse.load_arrays(NODE_RESULTS, {"node": seen, "last_seq": event_seq[result.last_event[seen]]})
+        warehouse.load_arrays(NODE_RESULTS, {"node": seen, "last_us": event_us[result.last_event[seen]]})
         warehouse.execute(warehouse.parse("""
             UPDATE identities SET last_seen = s.ts
-            FROM (SELECT n.id_type, n.id_value, l."timestamp" AS ts FROM engage_node_results AS r
-                  JOIN engage_nodes AS n ON n.node = r.node JOIN events AS l ON l.seq = r.last_seq) AS s
+            FROM (SELECT n.id_type, n.id_value, :last_seen AS ts FROM engage_node_results AS r
+                  JOIN engage_nodes AS n ON n.node = r.node) AS s
             WHERE identities.id_type = s.id_type AND identities.id_value = s.id_value
-              AND (identities.last_seen IS NULL OR identities.last_seen < s.ts)"""))
+              AND (identities.last_seen IS NULL OR identities.last_seen < s.ts)""",
+            last_seen=warehouse.from_epoch_us(exp.column("last_us", table="r"))))
 
     # Every merge, with the message that caused it (deliveries re-send and alias on merge).
     warehouse.load_arrays(MERGE_RESULTS, {"merged": result.merged, "into_index": result.merged_into,
@@ -278,7 +292,7 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
         FROM engage_merge_results AS m
         JOIN engage_profile_ids AS a ON a.profile_index = m.merged
         JOIN engage_profile_ids AS b ON b.profile_index = m.into_index
-        JOIN events AS e ON e.seq = m.seq"""))
+        JOIN engage_event_refs AS e ON e.seq = m.seq"""))
 
     # Each event belongs to the profile holding its highest-priority identifier. The rows go in
     # seq order, the order events are stored in: DuckDB updates rows met in storage order many

@@ -32,13 +32,12 @@ def refresh_traits(warehouse: Warehouse, after: int, survivors: exp.Select) -> N
         SELECT x.profile_id, x."timestamp", x.message_id, x.seq, x.traits
         FROM events AS x JOIN engage_trait_profiles AS p ON x.profile_id = p.profile_id
         WHERE x.type = 'identify' AND x.traits IS NOT NULL""")
+    entries = warehouse.parse('SELECT e.profile_id, e.key, e.value, e."timestamp" AS ts, e.seq, e.message_id FROM :e AS e',
+                              e=warehouse.json_entries(identifies, "traits").subquery())
+    latest = warehouse.latest_rows(entries, ["profile_id", "key"], ["ts", "seq"], ["value", "ts", "message_id"])
     # A JSON null may come back as SQL NULL (DuckDB) or as the JSON `null` (Postgres): both remove.
     warehouse.execute(warehouse.parse("""
         INSERT INTO profile_traits (profile_id, key, value, updated_at, message_id)
-        SELECT profile_id, key, value, ts, message_id FROM (
-            SELECT e.profile_id, e.key, e.value, e."timestamp" AS ts, e.message_id,
-                   ROW_NUMBER() OVER (PARTITION BY e.profile_id, e.key ORDER BY e."timestamp" DESC, e.seq DESC) AS k
-            FROM :entries AS e) AS latest
-        WHERE k = 1 AND value IS NOT NULL AND CAST(value AS TEXT) <> 'null'""",
-        entries=warehouse.json_entries(identifies, "traits").subquery()))
+        SELECT profile_id, key, value, ts, message_id FROM :latest AS l
+        WHERE value IS NOT NULL AND CAST(value AS TEXT) <> 'null'""", latest=latest.subquery()))
     warehouse.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))

@@ -264,6 +264,16 @@ class Warehouse:
         return exp.replace_placeholders(query, rows=rows.where(is_object).subquery(),
                                         document=exp.column(document, table="r"))
 
+    def latest_rows(self, rows: exp.Select, group: list[str], order: list[str], columns: list[str]) -> exp.Select:
+        """One row per `group` of `rows`: the group's columns and `columns` of its last row by
+        `order` (the greatest, compared column by column; no two rows of a group may tie)."""
+        ranked = exp.Window(this=exp.RowNumber(), partition_by=[exp.column(c) for c in group],
+                            order=exp.Order(expressions=[exp.Ordered(this=exp.column(c), desc=True) for c in order]))
+        inner = exp.select(*[exp.column(c) for c in group + columns], ranked.as_("engage_rank")).from_(
+            rows.subquery("r"))
+        return exp.select(*[exp.column(c) for c in group + columns]).from_(inner.subquery("ranked")).where(
+            exp.column("engage_rank").eq(exp.Literal.number(1)))
+
     def json_array_items(self, array: exp.Expression) -> exp.Expression:
         """A set-returning select item: one row per element of a JSON array, each as JSON."""
         raise NotImplementedError

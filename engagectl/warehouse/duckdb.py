@@ -176,6 +176,19 @@ class DuckDBWarehouse(Warehouse):
             exp.Unnest(expressions=[exp.func("MAP_VALUES", entries)]).as_("value"),
         ).from_(source)
 
+    def latest_rows(self, rows: exp.Select, group: list[str], order: list[str], columns: list[str]) -> exp.Select:
+        # arg_max over structs is one hash aggregate; the window sorts every row.
+        def struct(names: list[str]) -> exp.Expression:
+            return exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(n), expression=exp.column(n))
+                                           for n in names])
+
+        latest = exp.func("arg_max", struct(columns), struct(order)).as_("engage_latest")
+        inner = exp.select(*[exp.column(c) for c in group], latest).from_(rows.subquery("r")).group_by(
+            *[exp.column(c) for c in group])
+        return exp.select(*[exp.column(c) for c in group],
+                          *[exp.Dot(this=exp.column("engage_latest"), expression=exp.to_identifier(c)).as_(c)
+                            for c in columns]).from_(inner.subquery("latest"))
+
     def epoch_us(self, moment: exp.Expression) -> exp.Expression:
         return exp.func("epoch_us", moment)
 
