@@ -346,27 +346,38 @@ def _by_event(event_seq, obs_seq, obs_node):
 
 
 @numba.njit(cache=True)
-def _seq_order(event_seq, low, span):
+def _in_seq_order(event_seq, values, low, span):
     position = np.full(span, -1, np.int64)
     for r in range(event_seq.shape[0]):
         position[event_seq[r] - low] = r
-    order = np.empty(event_seq.shape[0], np.int64)
+    seqs = np.empty(event_seq.shape[0], np.int64)
+    kept = np.empty(event_seq.shape[0], np.int64)
     k = 0
     for i in range(span):
-        if position[i] >= 0:
-            order[k] = position[i]
+        r = position[i]
+        if r >= 0 and values[r] >= 0:
+            seqs[k] = event_seq[r]
+            kept[k] = values[r]
             k += 1
-    return order
+    return seqs[:k], kept[:k]
 
 
-def seq_order(event_seq: np.ndarray) -> np.ndarray:
-    """The permutation that puts events in seq order (the order their rows are stored in)."""
+def in_seq_order(event_seq: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(seq, value) of the events whose value is not negative, in seq order (the order their rows
+    are stored in)."""
     if not len(event_seq):
-        return np.empty(0, np.int64)
+        return np.empty(0, np.int64), np.empty(0, np.int64)
     low, span = int(event_seq.min()), int(event_seq.max() - event_seq.min() + 1)
     if span > 4 * len(event_seq) + 1_000_000:
-        return np.argsort(event_seq, kind="stable")
-    return _seq_order(event_seq.astype(np.int64), low, span)
+        order = np.argsort(event_seq, kind="stable")
+        order = order[values[order] >= 0]
+        return event_seq[order], values[order]
+    return _in_seq_order(_int64(event_seq), _int64(values), low, span)
+
+
+def _int64(values: np.ndarray) -> np.ndarray:
+    """The kernels take int64 arrays; the warehouse hands those over already (no copy then)."""
+    return np.ascontiguousarray(values, dtype=np.int64)
 
 
 def by_event(event_seq: np.ndarray, obs_seq: np.ndarray, obs_node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -379,7 +390,7 @@ def by_event(event_seq: np.ndarray, obs_seq: np.ndarray, obs_node: np.ndarray) -
         ranks[order] = np.arange(len(event_seq))
         obs_seq = np.searchsorted(event_seq[order], obs_seq)  # = the rank of the event it belongs to
         event_seq = ranks
-    return _by_event(event_seq.astype(np.int64), obs_seq.astype(np.int64), obs_node.astype(np.int64))
+    return _by_event(_int64(event_seq), _int64(obs_seq), _int64(obs_node))
 
 
 def replay(event_start: np.ndarray, event_us: np.ndarray, obs_node: np.ndarray, node_type: np.ndarray,
@@ -395,15 +406,14 @@ def replay(event_start: np.ndarray, event_us: np.ndarray, obs_node: np.ndarray, 
     capacity = stored_created_us.shape[0] + node_type.shape[0] + 1
     if keys is None:
         keys = np.zeros(capacity, np.int64)
-    result = _replay(event_start.astype(np.int64), event_us.astype(np.int64), obs_node.astype(np.int64),
-                     node_type.astype(np.int64), limits.astype(np.int64), periods.astype(np.int64),
-                     owner_init.astype(np.int64), first_init.astype(np.int64),
-                     stored_created_us.astype(np.int64), keys.astype(np.int64))
+    result = _replay(*[_int64(a) for a in (event_start, event_us, obs_node, node_type, limits, periods, owner_init,
+                                            first_init, stored_created_us, keys)])
     return Replay(*result)
 
 
 def compile_rules() -> None:
     """Compile (or load from numba's cache) the kernels, on a two-event input."""
     event_start, obs_node = by_event(np.array([1, 2]), np.array([1, 2, 2]), np.array([0, 0, 1]))
-    replay(event_start, np.array([0, 1]), obs_node, np.array([0, 1]), np.array([1, 5]), np.array([0, 3]),
-           np.array([-1, -1]), np.array([0, 0]), np.zeros(0, np.int64))
+    result = replay(event_start, np.array([0, 1]), obs_node, np.array([0, 1]), np.array([1, 5]), np.array([0, 3]),
+                    np.array([-1, -1]), np.array([0, 0]), np.zeros(0, np.int64))
+    in_seq_order(np.array([1, 2]), result.event_profile)

@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from engagectl.config.models import IdentitySettings
 from engagectl.identity.identifiers import blocked, observations, priority_rank
-from engagectl.identity.replay import PERIODS, Replay, by_event, replay, seq_order
+from engagectl.identity.replay import PERIODS, Replay, by_event, in_seq_order, replay
 from engagectl.identity.traits import refresh_traits
 from engagectl.warehouse import Warehouse
 
@@ -297,16 +297,14 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
     # Each event belongs to the profile holding its highest-priority identifier. The rows go in
     # seq order, the order events are stored in: DuckDB updates rows met in storage order many
     # times faster than rows met at random, whichever side of the join it builds.
-    order = seq_order(event_seq)
-    resolved = order[result.event_profile[order] >= 0]
-    warehouse.load_arrays(EVENT_PROFILES, {"seq": event_seq[resolved],
-                                           "profile_index": result.event_profile[resolved]})
+    seqs, profiles = in_seq_order(event_seq, result.event_profile)
+    warehouse.load_arrays(EVENT_PROFILES, {"seq": seqs, "profile_index": profiles})
     warehouse.execute(warehouse.parse("""
         UPDATE events SET profile_id = ids.profile_id
         FROM engage_event_profiles AS x JOIN engage_profile_ids AS ids ON ids.profile_index = x.profile_index
         WHERE events.seq = x.seq AND events.seq > :after""", after=after))
 
-    report.resolved_events += len(resolved)
+    report.resolved_events += len(seqs)
     report.profiles_created += len(created)
     report.identities_added += len(attached)
     report.merges += len(result.merged)
