@@ -39,3 +39,21 @@ def render(figure: Figure) -> str:
     if figure.note:
         text += f"  ({figure.note})"
     return text
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory, in MB.
+
+    `ru_maxrss` survives exec: a child started from a large parent (the runner after another
+    benchmark) would report the parent's size. Linux's VmHWM belongs to the running image only.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -74,7 +73,9 @@ def _child(step: str, *args: str) -> dict:
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from bench.figures import peak_memory_mb
+
+    return peak_memory_mb()
 
 
 # ---- steps, each in its own process ---------------------------------------------------------------

@@ -23,14 +23,15 @@ SIZES = {"small": 50_000, "full": 1_000_000}
 BATCH_SIZE = 2000
 
 DELIVER = """
-import json, resource, sys, time
+import json, sys, time
+from bench.figures import peak_memory_mb
 from engagectl.config import load_project
 from engagectl.sync import deliver
 project = load_project(sys.argv[1])
 started, cpu_started = time.perf_counter(), time.process_time()
 report = deliver(project, project.settings.state)
 elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak_mb = peak_memory_mb()
 print(json.dumps({"elapsed": elapsed, "cpu": cpu, "peak_mb": peak_mb, **report.to_json()}))
 """
 
@@ -101,7 +102,7 @@ def run(scale: str) -> list[Figure]:
             project = load_project(root)
             enqueue_seconds = _queue_messages(project, count)
             child = subprocess.run([sys.executable, "-c", DELIVER, str(root)], capture_output=True, text=True,
-                                   check=True)
+                                   check=True, cwd=Path(__file__).resolve().parents[1])
             result = json.loads(child.stdout.strip().splitlines()[-1])
     finally:
         receiver.terminate()
