@@ -138,6 +138,8 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> tup
     observed = warehouse.fetch_arrays(warehouse.parse("""
         SELECT o.seq, n.node FROM engage_observations AS o
         JOIN engage_nodes AS n ON n.id_type = o.id_type AND n.id_value = o.id_value AND n.observed = 1"""))
+    # The largest scratch table is read: its memory goes back to the engine for the writes.
+    warehouse.execute(exp.Drop(tables=[warehouse.temp_table(OBSERVATIONS)], kind="TABLE", exists=True))
     event_start, obs_node = by_event(event_seq, observed["seq"], observed["node"])
     del observed
 
