@@ -140,16 +140,22 @@ def _fits(matched, n_matched, fresh, n_fresh, moment, node_type, limits, periods
 
 
 @numba.njit(cache=True)
-def _attach(profile, node, moment, event, owner, first_us, attached_event, counts, node_type, head, tail, nxt):
-    owner[node] = profile
-    first_us[node] = moment
-    attached_event[node] = event
+def _add_member(profile, node, counts, node_type, head, tail, nxt):
+    """Append a node to a profile's member list and count it under its type."""
     counts[profile, node_type[node]] += 1
     if tail[profile] < 0:
         head[profile] = node
     else:
         nxt[tail[profile]] = node
     tail[profile] = node
+
+
+@numba.njit(cache=True)
+def _attach(profile, node, moment, event, owner, first_us, attached_event, counts, node_type, head, tail, nxt):
+    owner[node] = profile
+    first_us[node] = moment
+    attached_event[node] = event
+    _add_member(profile, node, counts, node_type, head, tail, nxt)
 
 
 @numba.njit(cache=True)
@@ -174,15 +180,9 @@ def _replay(event_start, event_us, obs_node, node_type, limits, periods, owner_i
     counts = np.zeros((capacity, n_types), np.int32)
     head = np.full(capacity, -1, np.int64)
     tail = np.full(capacity, -1, np.int64)
-    for node in range(n_nodes):
-        p = owner[node]
-        if p >= 0:
-            counts[p, node_type[node]] += 1
-            if tail[p] < 0:
-                head[p] = node
-            else:
-                nxt[tail[p]] = node
-            tail[p] = node
+    for node in range(n_nodes):  # the stored profiles' members
+        if owner[node] >= 0:
+            _add_member(owner[node], node, counts, node_type, head, tail, nxt)
 
     merged = np.empty(capacity, np.int64)
     merged_into = np.empty(capacity, np.int64)

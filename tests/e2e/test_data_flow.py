@@ -269,15 +269,20 @@ def test_a_saved_plan_applies_what_was_reviewed_not_later_edits(project):
     assert project.cli("apply", str(project.root / "plan.json"), "--no-run").returncode == 1
 
 
-def test_a_member_who_gains_an_identifier_is_sent_again_for_it_only(project):
+def _a_buyer(project, *more: dict) -> None:
+    """u1 (b1@example.com) in the audience `buyers`, applied as of 2024-06-01, with `more` events."""
     project.write("audiences/a.yaml", "kind: audience\nkey: buyers\nwhere: {event: Order Completed, within: 30d}\n"
                                       "destinations: [out]\n")
     project.write("data/e.jsonl", events(
         {"type": "identify", "userId": "u1", "timestamp": "2024-05-01T00:00:00Z", "messageId": "i1",
          "traits": {"email": "b1@example.com"}},
         {"type": "track", "userId": "u1", "event": "Order Completed", "timestamp": "2024-05-30T00:00:00Z",
-         "messageId": "o1"}))
+         "messageId": "o1"}, *more))
     assert project.cli("apply", "--auto-approve", "--as-of", "2024-06-01T00:00:00Z").returncode == 0
+
+
+def test_a_member_who_gains_an_identifier_is_sent_again_for_it_only(project):
+    _a_buyer(project)
     first = messages(project)
     project.write("data/f.jsonl", events(
         {"type": "identify", "userId": "u1", "timestamp": "2024-06-01T10:00:00Z", "messageId": "i3",
@@ -321,15 +326,7 @@ def test_dash_c_reads_relative_paths_in_the_project_folder(project, tmp_path):
 
 
 def test_a_merge_sends_the_survivors_memberships_again(project):
-    project.write("audiences/a.yaml", "kind: audience\nkey: buyers\nwhere: {event: Order Completed, within: 30d}\n"
-                                      "destinations: [out]\n")
-    project.write("data/e.jsonl", events(
-        {"type": "identify", "userId": "u1", "timestamp": "2024-05-01T00:00:00Z", "messageId": "i1",
-         "traits": {"email": "b1@example.com"}},
-        {"type": "track", "userId": "u1", "event": "Order Completed", "timestamp": "2024-05-30T00:00:00Z",
-         "messageId": "o1"},
-        {"type": "page", "anonymousId": "a9", "timestamp": "2024-05-31T00:00:00Z", "messageId": "p9"}))
-    assert project.cli("apply", "--auto-approve", "--as-of", "2024-06-01T00:00:00Z").returncode == 0
+    _a_buyer(project, {"type": "page", "anonymousId": "a9", "timestamp": "2024-05-31T00:00:00Z", "messageId": "p9"})
     first = messages(project)
     # The device's own profile merges into u1's when u1 logs in on it.
     project.write("data/f.jsonl", events(
