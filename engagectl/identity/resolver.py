@@ -3,9 +3,10 @@
 1. The identifiers of the new events are extracted in SQL (`identifiers.py`) and numbered: the
    distinct identifiers, less blocked values, plus every identifier of the stored profiles they
    touch, get node numbers in priority order, so sorting an event's nodes ranks them.
-2. The warehouse hands over (node, seq, timestamp) in event order as numpy arrays, and every
-   event goes through Segment's ordered rules, compiled (`replay.py`), with the stored graph
-   the run touches loaded as its starting point.
+2. The warehouse hands over the events (seq, timestamp) in time order and their (seq, node)
+   pairs as numpy arrays; a compiled pass groups the nodes by event, and every event goes
+   through Segment's ordered rules, compiled (`replay.py`), with the stored graph the run
+   touches loaded as its starting point.
 3. The results go back as arrays and are written set-based: profiles, identities, merges, the
    profile of every event, recency, and identify traits.
 """
