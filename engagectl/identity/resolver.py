@@ -84,6 +84,7 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
         last = _scalar(warehouse, "SELECT MAX(seq) FROM events") or 0
         if last <= after:
             return report
+        warehouse.refresh_statistics("events")  # the new events were bulk-loaded since the last look
         report.events = _scalar(warehouse, "SELECT COUNT(*) FROM events WHERE seq > :after", after=after)
         _number_nodes(warehouse, settings, after)
         result = _replay(warehouse, settings, after)

@@ -197,6 +197,10 @@ class Warehouse:
     def create_index(self, table: str, name: str, columns: Sequence[str], unique: bool) -> None:
         raise NotImplementedError
 
+    def refresh_statistics(self, table: str) -> None:
+        """Bring the planner's statistics of a layout table up to date after bulk writes (engines
+        that keep them as they write need nothing)."""
+
     def archive_column(self, column: exp.ColumnDef) -> exp.ColumnDef:
         """A column written once and seldom read (`raw`), as the engine best stores one."""
         return column

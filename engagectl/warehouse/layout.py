@@ -20,7 +20,7 @@ from sqlglot import exp
 if TYPE_CHECKING:
     from engagectl.warehouse.base import Warehouse
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 
 TEXT = "TEXT"
 JSON = "JSON"
@@ -165,8 +165,16 @@ def drop_lookup_indexes(warehouse: Warehouse) -> None:
             warehouse.execute(exp.Drop(tables=[index], kind="INDEX", exists=True))
 
 
+def _index_event_order_v3(warehouse: Warehouse) -> None:
+    # An identity run reads the events past its watermark (`seq > n`) a dozen times, and writes
+    # their profiles back by seq: without an index, every one of those is a scan of all events.
+    if warehouse.wants_indexes:
+        warehouse.create_index("events", "events_seq", ("seq",), unique=False)
+
+
 # Step n brings the layout from version n-1 to n.
-MIGRATIONS: dict[int, Callable[[Warehouse], None]] = {1: _create_layout_v1, 2: _index_profile_lookups_v2}
+MIGRATIONS: dict[int, Callable[[Warehouse], None]] = {
+    1: _create_layout_v1, 2: _index_profile_lookups_v2, 3: _index_event_order_v3}
 
 
 def current_version(warehouse: Warehouse) -> int:

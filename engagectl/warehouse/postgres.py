@@ -114,6 +114,11 @@ class PostgresWarehouse(Warehouse):
             )
         )
 
+    def refresh_statistics(self, table: str) -> None:
+        # Autovacuum analyzes a freshly loaded table only later: until then the planner takes
+        # `seq > n` for a third of the table and scans it all instead of using the index.
+        self.execute(exp.Analyze(tables=[self.table(table)]))
+
     def _copy_sql(self, target: exp.Table, columns: Sequence[str], options: str) -> str:
         column_list = ", ".join(exp.to_identifier(c, quoted=True).sql("postgres") for c in columns)
         return f"COPY {target.sql('postgres')} ({column_list}) FROM STDIN {options}"
