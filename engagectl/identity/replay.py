@@ -31,7 +31,6 @@ class Replay:
     owner: np.ndarray          # node → the profile it was attached to (-1: never attached)
     root: np.ndarray           # profile → the profile holding its identifiers at the end
     attached_event: np.ndarray  # node → the event that attached it in this run (-1: stored or never)
-    first_us: np.ndarray       # node → first seen (µs since the epoch)
     last_event: np.ndarray     # node → the latest event carrying it in this run (-1: none)
     created_event: np.ndarray  # profile → the event that created it (-1: stored)
     created_us: np.ndarray     # profile → created at
@@ -281,7 +280,7 @@ def _replay(event_start, event_us, obs_node, node_type, limits, periods, owner_i
             p = root[owner[top[e]]]
             event_profile[e] = p
             latest_event[p] = e  # events run in time order: the last one written is the latest
-    return (owner, root, attached_event, first_us, last_event, created_event[:n_profiles],
+    return (owner, root, attached_event, last_event, created_event[:n_profiles],
             created_us[:n_profiles].copy(), latest_event, event_profile, merged[:n_merges].copy(),
             merged_into[:n_merges].copy(), merge_event[:n_merges].copy(), tie, n_profiles)
 
