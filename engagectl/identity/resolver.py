@@ -39,8 +39,9 @@ REFERENCED = "engage_referenced"
 EVENT_REFS = "engage_event_refs"
 REPOINT = "engage_repoint"
 REPOINT_INDEX = "engage_repoint_index"
+SURVIVORS = "engage_survivors"
 _SCRATCH = (OBSERVATIONS, STORED, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS, EVENT_PROFILES,
-            MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX)
+            MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX, SURVIVORS)
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
 _PROFILE_TABLES = ("events", "identities", "journey_progress", "changes")
@@ -89,9 +90,6 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
         _number_nodes(warehouse, settings, after)
         result = _replay(warehouse, settings, after)
         _write(warehouse, result, after, report)
-        refresh_traits(warehouse, after, survivors=warehouse.parse("""
-            SELECT DISTINCT ids.profile_id FROM engage_merge_results AS m
-            JOIN engage_profile_ids AS ids ON ids.profile_index = m.survivor"""))
         warehouse.execute(warehouse.parse("DELETE FROM identity_watermark"))
         warehouse.execute(warehouse.parse(
             "INSERT INTO identity_watermark (last_seq, updated_at) VALUES (:last, CURRENT_TIMESTAMP)", last=last))
@@ -221,6 +219,17 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
         SELECT e.seq, e."timestamp", e.message_id, e.source FROM events AS e JOIN engage_referenced AS r ON e.seq = r.seq""")
     _profile_ids(warehouse, result, event_seq, events=warehouse.temp_table(EVENT_REFS))
     stored_count = int(np.count_nonzero(result.created_event < 0))
+    # Each event belongs to the profile holding its highest-priority identifier (its final
+    # profile: never one merged away, so the repointing below leaves these rows alone). The rows
+    # go in seq order, the order events are stored in: DuckDB updates rows met in storage order
+    # many times faster than rows met at random, whichever side of the join it builds.
+    seqs, profiles = in_seq_order(event_seq, result.event_profile)
+    warehouse.load_arrays(EVENT_PROFILES, {"seq": seqs, "profile_index": profiles})
+    warehouse.execute(warehouse.parse("""
+        UPDATE events SET profile_id = ids.profile_id
+        FROM engage_event_profiles AS x JOIN engage_profile_ids AS ids ON ids.profile_index = x.profile_index
+        WHERE events.seq = x.seq AND events.seq > :after""", after=after))
+
     index = np.arange(len(result.root))
 
     # Stored profiles merged away: every row of theirs now belongs to the survivor.
@@ -238,6 +247,14 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
         for table in ("computed_values", "profile_traits", "profiles"):
             warehouse.execute(warehouse.parse(
                 f"DELETE FROM {table} WHERE profile_id IN (SELECT old_id FROM engage_repoint)"))
+
+    # Identify traits, of the profiles that got identify calls or absorbed others. The big
+    # statements go first (events, then traits): DuckDB runs them up to twice as fast before the
+    # run's other writes have piled up in the transaction.
+    warehouse.load_arrays(SURVIVORS, {"profile_index": np.unique(result.root[result.merged_into])})
+    refresh_traits(warehouse, after, survivors=warehouse.parse("""
+        SELECT ids.profile_id FROM engage_survivors AS s
+        JOIN engage_profile_ids AS ids ON ids.profile_index = s.profile_index"""))
 
     # Each profile's latest event of the run, for recency (roots only carry one).
     with_latest = np.flatnonzero(result.latest_event >= 0)
@@ -297,16 +314,6 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
         JOIN engage_profile_ids AS a ON a.profile_index = m.merged
         JOIN engage_profile_ids AS b ON b.profile_index = m.into_index
         JOIN engage_event_refs AS e ON e.seq = m.seq"""))
-
-    # Each event belongs to the profile holding its highest-priority identifier. The rows go in
-    # seq order, the order events are stored in: DuckDB updates rows met in storage order many
-    # times faster than rows met at random, whichever side of the join it builds.
-    seqs, profiles = in_seq_order(event_seq, result.event_profile)
-    warehouse.load_arrays(EVENT_PROFILES, {"seq": seqs, "profile_index": profiles})
-    warehouse.execute(warehouse.parse("""
-        UPDATE events SET profile_id = ids.profile_id
-        FROM engage_event_profiles AS x JOIN engage_profile_ids AS ids ON ids.profile_index = x.profile_index
-        WHERE events.seq = x.seq AND events.seq > :after""", after=after))
 
     report.resolved_events += len(seqs)
     report.profiles_created += len(created)
