@@ -13,6 +13,7 @@ millisecond of parsing and rendering on every call.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,35 @@ import sqlglot
 from sqlglot import exp
 
 from engagectl.diagnostics import EngageError
+
+
+@functools.lru_cache(maxsize=1024)
+def _qualified(template: str, schema: str) -> exp.Expression:
+    """A Postgres-syntax template parsed once, layout tables qualified with `schema`; callers copy it."""
+    from engagectl.warehouse.layout import TABLES_BY_NAME
+
+    expression = sqlglot.parse_one(template, read="postgres")
+    for table in expression.find_all(exp.Table):
+        if not table.args.get("db") and table.name in TABLES_BY_NAME:
+            table.set("db", exp.to_identifier(schema, quoted=True))
+            table.set("this", exp.to_identifier(table.name, quoted=True))
+    return expression
+
+
+def _fill_placeholders(expression: exp.Expression, params: dict[str, Any]) -> None:
+    """Replace `:name` placeholders in place (sqlglot's replace_placeholders copies the whole tree
+    first, which costs more than the statement on small runs). An expression placed twice is
+    copied the second time, so no node has two parents."""
+    placed: set[str] = set()
+    for placeholder in list(expression.find_all(exp.Placeholder)):
+        name = placeholder.this
+        if name not in params:
+            continue
+        value = params[name]
+        if isinstance(value, exp.Expression) and name in placed:
+            value = value.copy()
+        placed.add(name)
+        placeholder.replace(exp.convert(value))
 
 
 class WarehouseError(EngageError):
@@ -92,15 +122,9 @@ class Warehouse:
         Tables of engagectl's layout named without a schema are qualified with the warehouse's;
         `:name` placeholders become literals from `params` (values never enter the SQL text).
         """
-        from engagectl.warehouse.layout import TABLES_BY_NAME
-
-        expression = sqlglot.parse_one(template, read="postgres")
-        for table in expression.find_all(exp.Table):
-            if not table.args.get("db") and table.name in TABLES_BY_NAME:
-                table.set("db", exp.to_identifier(self.schema, quoted=True))
-                table.set("this", exp.to_identifier(table.name, quoted=True))
+        expression = _qualified(template, self.schema).copy()
         if params:
-            expression = exp.replace_placeholders(expression, **params)
+            _fill_placeholders(expression, params)
         return expression
 
     def prepared(self, name: str, build: Callable[[], exp.Expression | str]) -> PreparedStatement:
