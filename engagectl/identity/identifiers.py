@@ -82,8 +82,27 @@ def blocked(settings: IdentitySettings, id_type: exp.Expression, value: exp.Expr
     return exp.or_(*conditions) if len(conditions) > 1 else conditions[0]
 
 
+# The identifier types found in fixed places (`_candidates`), by code. An observation carries
+# its type as this small number, not as text: tens of millions of rows are written, grouped and
+# joined on it. A custom type (context.externalIds) has code -1 and its name beside it.
+BUILT_IN_TYPES = ("user_id", "anonymous_id", "group_id", "email",
+                  "android.id", "android.idfa", "android.push_token", "ios.id", "ios.idfa", "ios.push_token")
+CUSTOM = -1
+
+
+def _code(id_type: str) -> exp.Expression:
+    return exp.cast(exp.Literal.number(BUILT_IN_TYPES.index(id_type)), "SMALLINT")
+
+
+def type_name(code: exp.Expression, custom: exp.Expression) -> exp.Expression:
+    """An identifier type's name from its (code, custom name) pair."""
+    return exp.Case(this=code, ifs=[exp.If(this=exp.Literal.number(i), true=_lit(t))
+                                    for i, t in enumerate(BUILT_IN_TYPES)], default=custom)
+
+
 def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
-    """One row (seq, id_type, id_value) per identifier of every event past `after_seq`.
+    """One row (seq, type_code, custom_type, id_value) per identifier of every event past
+    `after_seq`; `custom_type` is the type's name when `type_code` is `CUSTOM`, else ''.
 
     Values are normalised; blocked values are not filtered here but on the distinct identifiers
     (`blocked`), and an event may list the same identifier twice (email in traits and context):
@@ -93,7 +112,7 @@ def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
     new = exp.GT(this=quoted_column("seq"), expression=exp.Literal.number(after_seq))
     selects: list[exp.Select] = []
     for id_type, value in _candidates(events):
-        selects.append(exp.select(*_event_columns(), _lit(id_type).as_("id_type"),
+        selects.append(exp.select(*_event_columns(), _code(id_type).as_("type_code"), _lit("").as_("custom_type"),
                                   exp.cast(value, "TEXT").as_("raw_value")).from_(events)
                        .where(exp.and_(new, value.is_(exp.null()).not_())))
     # context.externalIds: [{id, type, collection, encoding}], users collection only.
@@ -102,25 +121,31 @@ def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
         exp.and_(new, json_value(quoted_column("context"), "externalIds").is_(exp.null()).not_()))
     item = quoted_column("item")
     collection = exp.func("COALESCE", exp.func("LOWER", json_text(item, "collection")), _lit("users"))
+    external_type = quoted_column("external_type")
+    # An external id of a built-in type ({"type": "email", …}) is that identifier.
+    built_in = external_type.isin(*[_lit(t) for t in BUILT_IN_TYPES])
     selects.append(
         exp.select(quoted_column("seq"),
-                   exp.func("LOWER", exp.func("TRIM", json_text(item, "type"))).as_("id_type"),
-                   json_text(item, "id").as_("raw_value"))
-        .from_(items.subquery("external_ids"))
-        .where(collection.eq(_lit("users")))
+                   exp.Case(this=external_type, ifs=[exp.If(this=_lit(t), true=_code(t)) for t in BUILT_IN_TYPES],
+                            default=exp.cast(exp.Literal.number(CUSTOM), "SMALLINT")).as_("type_code"),
+                   exp.If(this=built_in, true=_lit(""), false=external_type).as_("custom_type"),
+                   quoted_column("raw_value"))
+        .from_(exp.select(quoted_column("seq"),
+                          exp.func("LOWER", exp.func("TRIM", json_text(item, "type"))).as_("external_type"),
+                          json_text(item, "id").as_("raw_value"))
+               .from_(items.subquery("external_ids"))
+               .where(collection.eq(_lit("users")))
+               .subquery("typed"))
+        .where(exp.and_(external_type.is_(exp.null()).not_(), external_type.neq(_lit(""))))
     )
-    union = selects[0]
-    for select in selects[1:]:
-        union = exp.union(union, select, distinct=False)
+    # One call, no copies: unioning one select at a time copies the growing tree each time.
+    union = exp.union(*selects, distinct=False, copy=False)
     normalised = exp.func("LOWER", exp.func("TRIM", quoted_column("raw_value")))
-    candidates = exp.select(quoted_column("seq"), quoted_column("id_type"),
-                            normalised.as_("id_value")).from_(union.subquery("candidates"))
-    keep = exp.and_(quoted_column("id_value").is_(exp.null()).not_(),
-                    quoted_column("id_value").neq(_lit("")),
-                    quoted_column("id_type").is_(exp.null()).not_(),
-                    quoted_column("id_type").neq(_lit("")))
-    return exp.select(quoted_column("seq"), quoted_column("id_type"),
-                      quoted_column("id_value")).from_(candidates.subquery("normalised")).where(keep)
+    columns = [quoted_column("seq"), quoted_column("type_code"), quoted_column("custom_type")]
+    candidates = exp.select(*columns, normalised.as_("id_value")).from_(union.subquery("candidates"))
+    keep = exp.and_(quoted_column("id_value").is_(exp.null()).not_(), quoted_column("id_value").neq(_lit("")))
+    return exp.select(*[c.copy() for c in columns], quoted_column("id_value")).from_(
+        candidates.subquery("normalised")).where(keep)
 
 
 def priority_rank(settings: IdentitySettings) -> exp.Expression:

@@ -13,6 +13,7 @@ member list and adds its per-type counts, so no identifier is ever rewritten.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -416,3 +417,13 @@ def compile_rules() -> None:
     result = replay(event_start, np.array([0, 1]), obs_node, np.array([0, 1]), np.array([1, 5]), np.array([0, 3]),
                     np.array([-1, -1]), np.array([0, 0]), np.zeros(0, np.int64))
     in_seq_order(np.array([1, 2]), result.event_profile)
+
+
+_LOADER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engage-kernels")
+
+
+def prepare_rules() -> Future:
+    """Start `compile_rules` on a thread. A process's first call of a kernel costs numba about
+    0.2 s of set-up (a compile, once per installation, several seconds): the caller overlaps it
+    with warehouse work, which runs outside the GIL, and waits on the future before the kernels."""
+    return _LOADER.submit(compile_rules)

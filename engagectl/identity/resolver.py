@@ -20,12 +20,13 @@ import numpy as np
 from sqlglot import exp
 
 from engagectl.config.models import IdentitySettings
-from engagectl.identity.identifiers import blocked, observations, priority_rank
-from engagectl.identity.replay import PERIODS, Replay, by_event, in_seq_order, replay
+from engagectl.identity.identifiers import blocked, observations, priority_rank, type_name
+from engagectl.identity.replay import PERIODS, Replay, by_event, in_seq_order, prepare_rules, replay
 from engagectl.identity.traits import refresh_traits
 from engagectl.warehouse import Warehouse
 
 OBSERVATIONS = "engage_observations"
+OBSERVED = "engage_observed"
 STORED = "engage_stored_profiles"
 NODES = "engage_nodes"
 PROFILE_INDEX = "engage_profile_index"
@@ -40,7 +41,7 @@ EVENT_REFS = "engage_event_refs"
 REPOINT = "engage_repoint"
 REPOINT_INDEX = "engage_repoint_index"
 SURVIVORS = "engage_survivors"
-_SCRATCH = (OBSERVATIONS, STORED, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS, EVENT_PROFILES,
+_SCRATCH = (OBSERVATIONS, OBSERVED, STORED, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS, EVENT_PROFILES,
             MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX, SURVIVORS)
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
@@ -85,9 +86,11 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
         last = _scalar(warehouse, "SELECT MAX(seq) FROM events") or 0
         if last <= after:
             return report
+        kernels = prepare_rules()
         warehouse.refresh_statistics("events")  # the new events were bulk-loaded since the last look
         report.events = _scalar(warehouse, "SELECT COUNT(*) FROM events WHERE seq > :after", after=after)
         _number_nodes(warehouse, settings, after)
+        kernels.result()
         result = _replay(warehouse, settings, after)
         _write(warehouse, result, after, report)
         warehouse.execute(warehouse.parse("DELETE FROM identity_watermark"))
@@ -103,27 +106,34 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
 def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) -> None:
     _scratch(warehouse, OBSERVATIONS, "SELECT * FROM :observations AS o",
              observations=observations(warehouse, after).subquery())
-    condition = blocked(settings, exp.column("id_type", table="o"), exp.column("id_value", table="o"))
+    # The distinct identifiers observed, named, less blocked values.
+    condition = blocked(settings, exp.column("id_type", table="d"), exp.column("id_value", table="d"))
     usable = exp.not_(exp.paren(condition)) if condition is not None else exp.true()
-    # The stored profiles this run's identifiers already belong to, numbered from 0.
+    _scratch(warehouse, OBSERVED, """
+        SELECT * FROM (SELECT type_code, custom_type, id_value, :type_name AS id_type
+                       FROM engage_observations GROUP BY type_code, custom_type, id_value) AS d
+        WHERE :usable""", type_name=type_name(exp.column("type_code"), exp.column("custom_type")), usable=usable)
+    # The stored profiles these identifiers already belong to, numbered from 0.
     _scratch(warehouse, STORED, """
         SELECT ROW_NUMBER() OVER (ORDER BY p.profile_id) - 1 AS profile_index, p.profile_id, p.created_at
         FROM profiles AS p
-        WHERE p.profile_id IN (SELECT i.profile_id FROM identities AS i JOIN engage_observations AS o
-                               ON i.id_type = o.id_type AND i.id_value = o.id_value WHERE :usable)""",
-             usable=usable)
-    # Every identifier the run can meet: the new ones, less blocked values, and all those of the
-    # touched profiles (they count towards limits). Numbered by (priority, type, value), so node
-    # order is priority order.
+        WHERE p.profile_id IN (SELECT i.profile_id FROM identities AS i JOIN engage_observed AS o
+                               ON i.id_type = o.id_type AND i.id_value = o.id_value)""")
+    # Every identifier the run can meet: the observed ones and all those of the touched profiles
+    # (they count towards limits). Numbered by (priority, type, value), so node order is priority
+    # order. (id_type, id_value) is unique among identities, so no row is listed twice.
+    stored = warehouse.parse("""
+        SELECT i.id_type, i.id_value, i.first_seen, s.profile_index
+        FROM identities AS i JOIN engage_stored_profiles AS s ON s.profile_id = i.profile_id""").subquery("s")
     _scratch(warehouse, NODES, """
-        SELECT ROW_NUMBER() OVER (ORDER BY :rank, id_type, id_value) - 1 AS node, id_type, id_value,
-               MAX(observed) AS observed, MAX(profile_index) AS profile_index, MAX(first_seen) AS first_seen
-        FROM (SELECT o.id_type, o.id_value, 1 AS observed, NULL AS profile_index, NULL AS first_seen
-              FROM engage_observations AS o WHERE :usable
+        SELECT ROW_NUMBER() OVER (ORDER BY :rank, id_type, id_value) - 1 AS node, n.*
+        FROM (SELECT o.id_type, o.id_value, o.type_code, o.custom_type, 1 AS observed, s.profile_index, s.first_seen
+              FROM engage_observed AS o LEFT JOIN :stored ON s.id_type = o.id_type AND s.id_value = o.id_value
               UNION ALL
-              SELECT i.id_type, i.id_value, 0, s.profile_index, i.first_seen
-              FROM identities AS i JOIN engage_stored_profiles AS s ON s.profile_id = i.profile_id) AS n
-        GROUP BY id_type, id_value""", rank=priority_rank(settings), usable=usable)
+              SELECT s.id_type, s.id_value, NULL, NULL, 0, s.profile_index, s.first_seen FROM :stored
+              WHERE NOT EXISTS (SELECT 1 FROM engage_observed AS o
+                                WHERE o.id_type = s.id_type AND o.id_value = s.id_value)) AS n""",
+             rank=priority_rank(settings), stored=stored)
 
 
 # ---- 2. the ordered rules --------------------------------------------------------------------
@@ -137,7 +147,8 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> tup
     event_seq, event_us = events["seq"], events["us"]
     observed = warehouse.fetch_arrays(warehouse.parse("""
         SELECT o.seq, n.node FROM engage_observations AS o
-        JOIN engage_nodes AS n ON n.id_type = o.id_type AND n.id_value = o.id_value AND n.observed = 1"""))
+        JOIN engage_nodes AS n ON n.type_code = o.type_code AND n.custom_type = o.custom_type
+                              AND n.id_value = o.id_value AND n.observed = 1"""))
     # The largest scratch table is read: its memory goes back to the engine for the writes.
     warehouse.execute(exp.Drop(tables=[warehouse.temp_table(OBSERVATIONS)], kind="TABLE", exists=True))
     event_start, obs_node = by_event(event_seq, observed["seq"], observed["node"])
