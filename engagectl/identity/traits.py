@@ -11,6 +11,7 @@ from sqlglot import exp
 from engagectl.warehouse import Warehouse
 
 TOUCHED = "engage_trait_profiles"
+CALLS = "engage_trait_calls"
 
 
 def refresh_traits(warehouse: Warehouse, after: int, survivors: exp.Select) -> None:
@@ -28,10 +29,17 @@ def refresh_traits(warehouse: Warehouse, after: int, survivors: exp.Select) -> N
         properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
     warehouse.execute(warehouse.parse(
         "DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM engage_trait_profiles)"))
+    # Their identify calls are found on narrow columns first; only those calls' traits are read
+    # (joined on profile_id, every identify call's traits would be read before the join filters).
+    calls = warehouse.temp_table(CALLS)
+    warehouse.execute(exp.Drop(tables=[calls], kind="TABLE", exists=True))
+    warehouse.execute(exp.Create(this=calls, kind="TABLE", expression=warehouse.parse("""
+        SELECT x.seq, x.profile_id FROM events AS x JOIN engage_trait_profiles AS p ON x.profile_id = p.profile_id
+        WHERE x.type = 'identify' AND x.traits IS NOT NULL"""),
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
     identifies = warehouse.parse("""
-        SELECT x.profile_id, x."timestamp", x.message_id, x.seq, x.traits
-        FROM events AS x JOIN engage_trait_profiles AS p ON x.profile_id = p.profile_id
-        WHERE x.type = 'identify' AND x.traits IS NOT NULL""")
+        SELECT c.profile_id, x."timestamp", x.message_id, x.seq, x.traits
+        FROM events AS x JOIN engage_trait_calls AS c ON x.seq = c.seq""")
     entries = warehouse.parse('SELECT e.profile_id, e.key, e.value, e."timestamp" AS ts, e.seq, e.message_id FROM :e AS e',
                               e=warehouse.json_entries(identifies, "traits").subquery())
     latest = warehouse.latest_rows(entries, ["profile_id", "key"], ["ts", "seq"], ["value", "ts", "message_id"])
@@ -40,4 +48,5 @@ def refresh_traits(warehouse: Warehouse, after: int, survivors: exp.Select) -> N
         INSERT INTO profile_traits (profile_id, key, value, updated_at, message_id)
         SELECT profile_id, key, value, ts, message_id FROM :latest AS l
         WHERE value IS NOT NULL AND CAST(value AS TEXT) <> 'null'""", latest=latest.subquery()))
-    warehouse.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
+    for scratch in (table, calls):
+        warehouse.execute(exp.Drop(tables=[scratch], kind="TABLE", exists=True))
