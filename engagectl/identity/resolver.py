@@ -28,6 +28,7 @@ from engagectl.warehouse import Warehouse
 OBSERVATIONS = "engage_observations"
 OBSERVED = "engage_observed"
 STORED = "engage_stored_profiles"
+STORED_IDS = "engage_stored_identities"
 NODES = "engage_nodes"
 PROFILE_INDEX = "engage_profile_index"
 CREATED = "engage_created_profiles"
@@ -41,7 +42,7 @@ EVENT_REFS = "engage_event_refs"
 REPOINT = "engage_repoint"
 REPOINT_INDEX = "engage_repoint_index"
 SURVIVORS = "engage_survivors"
-_SCRATCH = (OBSERVATIONS, OBSERVED, STORED, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS, EVENT_PROFILES,
+_SCRATCH = (OBSERVATIONS, OBSERVED, STORED, STORED_IDS, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS, EVENT_PROFILES,
             MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX, SURVIVORS)
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
@@ -122,9 +123,10 @@ def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) 
     # Every identifier the run can meet: the observed ones and all those of the touched profiles
     # (they count towards limits). Numbered by (priority, type, value), so node order is priority
     # order. (id_type, id_value) is unique among identities, so no row is listed twice.
-    stored = warehouse.parse("""
+    _scratch(warehouse, STORED_IDS, """
         SELECT i.id_type, i.id_value, i.first_seen, s.profile_index
-        FROM identities AS i JOIN engage_stored_profiles AS s ON s.profile_id = i.profile_id""").subquery("s")
+        FROM identities AS i JOIN engage_stored_profiles AS s ON s.profile_id = i.profile_id""")
+    stored = exp.alias_(warehouse.temp_table(STORED_IDS), "s", table=True)
     _scratch(warehouse, NODES, """
         SELECT ROW_NUMBER() OVER (ORDER BY :rank, id_type, id_value) - 1 AS node, n.*
         FROM (SELECT o.id_type, o.id_value, o.type_code, o.custom_type, 1 AS observed, s.profile_index, s.first_seen
