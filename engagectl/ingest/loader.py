@@ -83,6 +83,9 @@ def _load(warehouse: Warehouse, path: Path, display: str, source: str) -> FileRe
             warehouse.load_lines(warehouse.temp_table(sql.LINES), path)
             staged = sql.measure_lines(warehouse)
             report.lines = staged.lines
+            if staged.unusable:
+                report.errors = [Diagnostic(message=m, file=display, line=n) for n, m in sql.line_problems(warehouse)]
+                raise _Refused()
             # Messages with problems are appended too, and found among the appended rows.
             appended = sql.append_messages(warehouse, source, staged)
             problems = sql.problems(warehouse, appended)

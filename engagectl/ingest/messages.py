@@ -75,6 +75,7 @@ class StagedLines:
     envelopes: int
     messages: int
     width: int  # seq numbers per line: one for the line, one per element of the largest envelope
+    unusable: int = 0  # lines that cannot become messages (`line_problems`)
 
 
 def field(warehouse: Warehouse, key: str) -> exp.Expression:
@@ -83,14 +84,41 @@ def field(warehouse: Warehouse, key: str) -> exp.Expression:
 
 
 def measure_lines(warehouse: Warehouse) -> StagedLines:
-    """Count the staged file's lines and the messages its envelopes hold."""
+    """Count the staged file's lines, the messages its envelopes hold, and the lines that cannot
+    become messages at all (`line_problems` names them), in one scan."""
     batch = warehouse.message_field(warehouse.message_record(_col("line")), "batch", True)
+    unstorable = warehouse.unstorable_text(_col("line"))
+    # An envelope's batch is parsed only on lines whose text may hold one.
     query = warehouse.parse(f"""
-        SELECT COUNT(*), COUNT(items), COALESCE(SUM(items), 0), COALESCE(MAX(items), 0)
-        FROM (SELECT CASE WHEN {_MAY_BE_ENVELOPE} THEN JSON_ARRAY_LENGTH(:batch) END AS items
-              FROM engage_lines WHERE {_NOT_BLANK}) AS l""", batch=batch)
-    lines, envelopes, items, largest = warehouse.fetchall(query)[0]
-    return StagedLines(lines=lines, envelopes=envelopes, messages=lines - envelopes + items, width=largest + 1)
+        SELECT COUNT(*), COUNT(items), COALESCE(SUM(items), 0), COALESCE(MAX(items), 0), COUNT(problem)
+        FROM (SELECT CASE WHEN may_be_envelope AND :is_array THEN JSON_ARRAY_LENGTH(:batch) END AS items,
+                     CASE WHEN may_be_envelope AND :bad_batch THEN 1 WHEN :unstorable THEN 1 END AS problem
+              FROM (SELECT line, {_MAY_BE_ENVELOPE} AS may_be_envelope FROM engage_lines WHERE {_NOT_BLANK}) AS t) AS l""",
+        batch=batch, is_array=warehouse.is_json_array(batch), bad_batch=_bad_batch(warehouse, batch),
+        unstorable=unstorable if unstorable is not None else exp.false())
+    lines, envelopes, items, largest, problems = warehouse.fetchall(query)[0]
+    return StagedLines(lines=lines, envelopes=envelopes, messages=lines - envelopes + items, width=largest + 1,
+                       unusable=problems)
+
+
+def _bad_batch(warehouse: Warehouse, batch: exp.Expression) -> exp.Expression:
+    return exp.paren(exp.and_(batch.is_(exp.null()).not_(), exp.not_(warehouse.is_json_array(batch))))
+
+
+def line_problems(warehouse: Warehouse, limit: int = MAX_ERRORS_PER_FILE) -> list[tuple[int, str]]:
+    """The staged lines that cannot become messages at all: a `batch` that is not an array, or
+    text the engine cannot store. (line number, what is wrong), in file order."""
+    batch = warehouse.message_field(warehouse.message_record(_col("line")), "batch", True)
+    ifs = [exp.If(this=exp.and_(warehouse.parse(_MAY_BE_ENVELOPE), _bad_batch(warehouse, batch)),
+                  true=_text("`batch` must be an array of messages"))]
+    unstorable = warehouse.unstorable_text(_col("line"))
+    if unstorable is not None:
+        ifs.append(exp.If(this=unstorable, true=_text(
+            "contains the escape \\u0000 (a NUL character), which this warehouse cannot store in text")))
+    query = warehouse.parse(f"""
+        SELECT line_no, problem FROM (SELECT line_no, :problem AS problem FROM engage_lines WHERE {_NOT_BLANK}) AS l
+        WHERE problem IS NOT NULL ORDER BY line_no LIMIT :limit""", problem=exp.Case(ifs=ifs), limit=limit)
+    return [(line, message) for line, message in warehouse.fetchall(query)]
 
 
 def _records(warehouse: Warehouse, staged: StagedLines) -> exp.Expression:

@@ -306,6 +306,15 @@ class Warehouse:
         """A set-returning select item: one row per element of a JSON array, each as JSON."""
         raise NotImplementedError
 
+    def is_json_array(self, document: exp.Expression) -> exp.Expression:
+        """True when a JSON value is an array (NULL for SQL NULL)."""
+        return exp.func("JSON_TYPEOF", document).eq(exp.Literal.string("array"))
+
+    def unstorable_text(self, line: exp.Expression) -> exp.Expression | None:
+        """A condition true for a JSON line this engine cannot store as text, or None when every
+        JSON line can be stored."""
+        return None
+
     def arg_max(self, value: exp.Expression, order: exp.Expression) -> exp.Expression:
         """An aggregate: `value` of the row with the greatest `order`."""
         raise NotImplementedError

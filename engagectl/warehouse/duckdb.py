@@ -205,6 +205,9 @@ class DuckDBWarehouse(Warehouse):
     def json_array_items(self, array: exp.Expression) -> exp.Expression:
         return exp.Unnest(expressions=[exp.cast(array, exp.DataType.build("JSON[]", dialect="duckdb"))])
 
+    def is_json_array(self, document: exp.Expression) -> exp.Expression:
+        return exp.func("json_type", document).eq(exp.Literal.string("ARRAY"))
+
     def message_record(self, message: exp.Expression) -> exp.Expression:
         # json_transform parses each message once into a struct, instead of once per field; TRY
         # turns text that is not JSON into NULL.

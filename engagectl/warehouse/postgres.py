@@ -166,6 +166,15 @@ class PostgresWarehouse(Warehouse):
     def json_array_items(self, array: exp.Expression) -> exp.Expression:
         return exp.func("json_array_elements", array)
 
+    def unstorable_text(self, line: exp.Expression) -> exp.Expression:
+        # Postgres text cannot hold a NUL character, so a JSON string with the escape \u0000
+        # cannot be read out of a json value. The escape is the one after an even run of
+        # backslashes (an odd run escapes the backslash itself); most lines skip the regex.
+        escape = exp.RegexpLike(this=line, expression=exp.Literal.string(r"(^|[^\\])(\\\\)*\\u0000"))
+        mentions = exp.GT(this=exp.func("STRPOS", line, exp.Literal.string("\\u0000")),
+                          expression=exp.Literal.number(0))
+        return exp.Case(ifs=[exp.If(this=mentions, true=escape)], default=exp.false())
+
     def epoch_us(self, moment: exp.Expression) -> exp.Expression:
         # EXTRACT(EPOCH …) is numeric (exact) since Postgres 14: no float rounding of microseconds.
         seconds = exp.Extract(this=exp.var("EPOCH"), expression=moment)

@@ -125,6 +125,32 @@ def test_every_problem_of_a_file_is_named_in_line_order(warehouse, tmp_path):
     assert [e["message_id"] for e in _events(warehouse)] == ["m1"]
 
 
+@pytest.mark.parametrize("batch", ['{"type": "track"}', '"m1"', "3"])
+def test_a_batch_that_is_not_an_array_is_named_with_its_line(warehouse, tmp_path, batch):
+    ingest_files(warehouse, [str(_write(tmp_path / "first.jsonl", [_line(1)]))])
+    lines = [_line(2), '{"batch": ' + batch + "}", _line(3)]
+    report = ingest_files(warehouse, [str(_write(tmp_path / "bad.jsonl", lines))])
+    assert [(e.line, e.message) for e in report.errors] == [(2, "`batch` must be an array of messages")]
+    assert report.loaded == 0
+    assert [e["message_id"] for e in _events(warehouse)] == ["m1"]
+
+
+def test_a_nul_character_loads_where_the_engine_can_store_it_and_is_named_where_not(warehouse, tmp_path):
+    # json.dumps writes the NUL character as the escape \u0000; a backslash followed by the text
+    # "u0000" is written as \\u0000, ordinary text on every engine.
+    text_lookalike, nul = "a\\u0000b", "a\x00b"
+    lines = [_line(1, properties={"note": text_lookalike}), _line(2, properties={"note": nul})]
+    report = ingest_files(warehouse, [str(_write(tmp_path / "nul.jsonl", lines))])
+    if warehouse.dialect == "postgres":
+        assert [(e.line, "NUL" in e.message) for e in report.errors] == [(2, True)]
+        assert _events(warehouse) == []
+        assert ingest_files(warehouse, [str(_write(tmp_path / "fixed.jsonl", lines[:1]))]).errors == []
+    else:
+        assert (report.loaded, report.errors) == (2, [])
+    note = warehouse.fetchall(warehouse.parse("SELECT properties ->> 'note' FROM events WHERE message_id = 'm1'"))
+    assert note == [(text_lookalike,)]
+
+
 def test_a_refused_file_inside_an_outer_transaction_leaves_nothing(warehouse, tmp_path):
     with warehouse.transaction():
         report = ingest_files(warehouse, [str(_write(tmp_path / "bad.jsonl", [_line(1), "{oops"]))])
