@@ -133,19 +133,19 @@ def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
         .from_(exp.select(quoted_column("seq"),
                           exp.func("LOWER", exp.func("TRIM", json_text(item, "type"))).as_("external_type"),
                           json_text(item, "id").as_("raw_value"))
-               .from_(items.subquery("external_ids"))
+               .from_(items.subquery("external_ids", copy=False))
                .where(collection.eq(_lit("users")))
-               .subquery("typed"))
+               .subquery("typed", copy=False))
         .where(exp.and_(external_type.is_(exp.null()).not_(), external_type.neq(_lit(""))))
     )
     # One call, no copies: unioning one select at a time copies the growing tree each time.
     union = exp.union(*selects, distinct=False, copy=False)
     normalised = exp.func("LOWER", exp.func("TRIM", quoted_column("raw_value")))
     columns = [quoted_column("seq"), quoted_column("type_code"), quoted_column("custom_type")]
-    candidates = exp.select(*columns, normalised.as_("id_value")).from_(union.subquery("candidates"))
+    candidates = exp.select(*columns, normalised.as_("id_value")).from_(union.subquery("candidates", copy=False))
     keep = exp.and_(quoted_column("id_value").is_(exp.null()).not_(), quoted_column("id_value").neq(_lit("")))
     return exp.select(*[c.copy() for c in columns], quoted_column("id_value")).from_(
-        candidates.subquery("normalised")).where(keep)
+        candidates.subquery("normalised", copy=False)).where(keep)
 
 
 def priority_rank(settings: IdentitySettings) -> exp.Expression:

@@ -106,7 +106,7 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
 
 def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) -> None:
     _scratch(warehouse, OBSERVATIONS, "SELECT * FROM :observations AS o",
-             observations=observations(warehouse, after).subquery())
+             observations=observations(warehouse, after).subquery(copy=False))
     # The distinct identifiers observed, named, less blocked values.
     condition = blocked(settings, exp.column("id_type", table="d"), exp.column("id_value", table="d"))
     usable = exp.not_(exp.paren(condition)) if condition is not None else exp.true()
