@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from engagectl.config.models import BlockedRegex, IdentitySettings
-from engagectl.ingest.messages import json_text, json_value
+from engagectl.ingest.messages import json_text
 from engagectl.warehouse import Warehouse, quoted_column
 
 
@@ -20,36 +20,53 @@ def _lit(value: str) -> exp.Literal:
     return exp.Literal.string(value)
 
 
-def _device_identifiers(context: exp.Expression) -> list[tuple[str, exp.Expression]]:
+# The fields of `context` identifiers come from. They are read in one pass that parses each
+# event's context once (`Warehouse.json_fields`): a path read with ->> parses the whole document
+# again, and real contexts (library, page, userAgent, …) are most of a message.
+CONTEXT = "engage_context_fields"
+_CONTEXT_FIELDS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "traits_email": (("traits", "email"), False),
+    "device_type": (("device", "type"), False),
+    "device_id": (("device", "id"), False),
+    "device_advertising_id": (("device", "advertisingId"), False),
+    "device_token": (("device", "token"), False),
+    "device_ad_tracking": (("device", "adTrackingEnabled"), False),
+    "external_ids": (("externalIds",), True),
+}
+
+
+def _device_identifiers() -> list[tuple[str, exp.Expression]]:
     """android.* / ios.* ids from context.device, by the device type."""
-    device_type = exp.func("LOWER", json_text(context, "device", "type"))
-    tracking = exp.func("LOWER", json_text(context, "device", "adTrackingEnabled")).eq(_lit("true"))
+    column = quoted_column
+    device_type = exp.func("LOWER", column("device_type"))
+    tracking = exp.func("LOWER", column("device_ad_tracking")).eq(_lit("true"))
     found = []
     for platform in ("android", "ios"):
         on_platform = device_type.eq(_lit(platform))
-        found.append((f"{platform}.id", exp.If(this=on_platform, true=json_text(context, "device", "id"))))
+        found.append((f"{platform}.id", exp.If(this=on_platform, true=column("device_id"))))
         found.append((f"{platform}.idfa", exp.If(this=exp.and_(on_platform, tracking),
-                                                  true=json_text(context, "device", "advertisingId"))))
-        found.append((f"{platform}.push_token", exp.If(this=on_platform, true=json_text(context, "device", "token"))))
-    return found
+                                                  true=column("device_advertising_id"))))
+        found.append((f"{platform}.push_token", exp.If(this=on_platform, true=column("device_token"))))
+    # exp.If renders as CASE WHEN … THEN … END on both engines.
+    return [(id_type, exp.Case(ifs=[value])) for id_type, value in found]
 
 
-def _candidates(events: exp.Expression) -> list[tuple[str, exp.Expression]]:
+def _event_candidates() -> list[tuple[str, exp.Expression]]:
+    """Identifiers read from an event's own columns and documents."""
     column = quoted_column
-    context = column("context")
-    found: list[tuple[str, exp.Expression]] = [
+    return [
         ("user_id", column("user_id")),
         ("anonymous_id", column("anonymous_id")),
         ("anonymous_id", column("previous_id")),
         ("group_id", column("group_id")),
         ("email", json_text(column("traits"), "email")),
-        ("email", json_text(context, "traits", "email")),
         ("email", json_text(column("properties"), "email")),
     ]
-    for id_type, value in _device_identifiers(context):
-        # exp.If renders as CASE WHEN … THEN … END on both engines.
-        found.append((id_type, exp.Case(ifs=[value])))
-    return found
+
+
+def _context_candidates() -> list[tuple[str, exp.Expression]]:
+    """Identifiers read from the fields of `context` (`CONTEXT`), but for externalIds."""
+    return [("email", quoted_column("traits_email")), *_device_identifiers()]
 
 
 def _event_columns() -> list[exp.Expression]:
@@ -110,15 +127,23 @@ def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
     """
     events = exp.alias_(warehouse.table("events"), "e", table=True)
     new = exp.GT(this=quoted_column("seq"), expression=exp.Literal.number(after_seq))
+    context = quoted_column("context")
+    contexts = warehouse.json_fields(
+        exp.select(*_event_columns(), context).from_(events).where(exp.and_(new, context.is_(exp.null()).not_())),
+        "context", _CONTEXT_FIELDS)
     selects: list[exp.Select] = []
-    for id_type, value in _candidates(events):
-        selects.append(exp.select(*_event_columns(), _code(id_type).as_("type_code"), _lit("").as_("custom_type"),
-                                  exp.cast(value, "TEXT").as_("raw_value")).from_(events)
-                       .where(exp.and_(new, value.is_(exp.null()).not_())))
+    for sources, candidates, condition in (
+            (events, _event_candidates(), new),
+            (exp.table_(CONTEXT, quoted=True), _context_candidates(), None)):
+        for id_type, value in candidates:
+            present = value.is_(exp.null()).not_()
+            selects.append(exp.select(*_event_columns(), _code(id_type).as_("type_code"), _lit("").as_("custom_type"),
+                                      exp.cast(value, "TEXT").as_("raw_value")).from_(sources)
+                           .where(exp.and_(condition, present) if condition is not None else present))
     # context.externalIds: [{id, type, collection, encoding}], users collection only.
-    items = exp.select(*_event_columns(), warehouse.json_array_items(
-        json_value(quoted_column("context"), "externalIds")).as_("item")).from_(events).where(
-        exp.and_(new, json_value(quoted_column("context"), "externalIds").is_(exp.null()).not_()))
+    external_ids = quoted_column("external_ids")
+    items = exp.select(*_event_columns(), warehouse.json_array_items(external_ids).as_("item")).from_(
+        exp.table_(CONTEXT, quoted=True)).where(external_ids.is_(exp.null()).not_())
     item = quoted_column("item")
     collection = exp.func("COALESCE", exp.func("LOWER", json_text(item, "collection")), _lit("users"))
     external_type = quoted_column("external_type")
@@ -144,8 +169,10 @@ def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
     columns = [quoted_column("seq"), quoted_column("type_code"), quoted_column("custom_type")]
     candidates = exp.select(*columns, normalised.as_("id_value")).from_(union.subquery("candidates", copy=False))
     keep = exp.and_(quoted_column("id_value").is_(exp.null()).not_(), quoted_column("id_value").neq(_lit("")))
+    # The context fields are read once and materialised: every context branch reads them.
     return exp.select(*[c.copy() for c in columns], quoted_column("id_value")).from_(
-        candidates.subquery("normalised", copy=False)).where(keep)
+        candidates.subquery("normalised", copy=False)).where(keep).with_(
+        exp.to_identifier(CONTEXT, quoted=True), as_=contexts, materialized=True, copy=False)
 
 
 def priority_rank(settings: IdentitySettings) -> exp.Expression:

@@ -282,6 +282,18 @@ class Warehouse:
 
         return json_value(record, key) if as_json else json_text(record, key)
 
+    def json_fields(self, rows: exp.Select, document: str,
+                    fields: dict[str, tuple[tuple[str, ...], bool]]) -> exp.Select:
+        """Every row of `rows` with its column `document` (JSON) replaced by one column per field:
+        the text at the field's path, or the JSON there when its flag is set (NULL when missing)."""
+        from engagectl.ingest.messages import json_text, json_value
+
+        source = exp.column(document, table="r")
+        read = [(json_value if as_json else json_text)(source, *path).as_(name)
+                for name, (path, as_json) in fields.items()]
+        kept = [exp.column(c, table="r") for c in rows.named_selects if c != document]
+        return exp.select(*kept, *read).from_(rows.subquery("r", copy=False))
+
     def json_entries(self, rows: exp.Select, document: str) -> exp.Select:
         """Every row of `rows` once per key of its JSON object column `document`, with columns
         `key` and `value` (JSON) added; a document that is not an object gives no rows."""

@@ -164,6 +164,32 @@ class DuckDBWarehouse(Warehouse):
         finally:
             self.connection.unregister(name)
 
+    def json_fields(self, rows: exp.Select, document: str,
+                    fields: dict[str, tuple[tuple[str, ...], bool]]) -> exp.Select:
+        # json_transform parses the document once into a struct of just these fields; ->> would
+        # parse it once per field. A value of another shape than asked for reads as NULL, as ->>
+        # reads it.
+        shape: dict = {}
+        for path, as_json in fields.values():
+            node = shape
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = "JSON" if as_json else "VARCHAR"
+        parsed = exp.func("json_transform", exp.column(document), exp.Literal.string(json.dumps(shape)))
+        kept = [c for c in rows.named_selects if c != document]
+        inner = exp.select(*[exp.column(c) for c in kept], parsed.as_("engage_fields")).from_(
+            rows.subquery("r", copy=False))
+
+        def read(path: tuple[str, ...]) -> exp.Expression:
+            value: exp.Expression = exp.column("engage_fields", table="p")
+            for key in path:
+                value = exp.func("struct_extract", value, exp.Literal.string(key))
+            return value
+
+        return exp.select(*[exp.column(c, table="p") for c in kept],
+                          *[read(path).as_(name) for name, (path, _) in fields.items()]).from_(
+            inner.subquery("p", copy=False))
+
     def json_entries(self, rows: exp.Select, document: str) -> exp.Select:
         # A cast to MAP reads an object's entries several times faster than json_each; anything
         # but an object casts to NULL and gives no rows. JSON null values arrive as SQL NULL.

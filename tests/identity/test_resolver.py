@@ -132,3 +132,25 @@ def test_profiles_created_at_the_same_moment_merge_into_the_smaller_id(warehouse
     assert {_profile_of(warehouse, m) for m in ("left", "right", "m3", "m4")} == {survivor}
     merges = warehouse.fetch_dicts(warehouse.parse("SELECT merged_profile_id, into_profile_id, message_id FROM merges"))
     assert merges == [{"merged_profile_id": merged, "into_profile_id": survivor, "message_id": "m4"}]
+
+
+def test_identifiers_are_read_from_contexts_of_every_shape(warehouse):
+    # Each context is parsed once for all its fields; a field of another shape than expected
+    # (traits a string, device a list, a numeric id, a key in other case) reads as missing or as
+    # its text, exactly as reading each path on its own does.
+    contexts = {
+        "m1": {"traits": {"email": " Bob@Example.com "}, "device": {"type": "IOS", "id": 123, "token": "T-1",
+                                                                   "advertisingId": "ad-1", "adTrackingEnabled": True}},
+        "m2": {"traits": "not an object", "device": ["ios"], "externalIds": [{"id": "C-9", "type": "CRM_ID"}]},
+        "m3": {"Device": {"type": "android", "id": "hidden"}, "device": {"type": "android", "id": "d-3",
+                                                                        "adTrackingEnabled": "false",
+                                                                        "advertisingId": "not-tracked"}},
+        "m4": "a string context",
+    }
+    ingest_messages(warehouse, [_msg(m, f"0{i + 1}T10:00:00", anonymousId=f"a{i}", context=c)
+                                for i, (m, c) in enumerate(contexts.items())])
+    resolve_identities(warehouse, IdentitySettings())
+    rows = warehouse.fetchall(warehouse.parse("SELECT first_message_id, id_type, id_value FROM identities"))
+    found = sorted((m, t, v) for m, t, v in rows if t != "anonymous_id")
+    assert found == [("m1", "email", "bob@example.com"), ("m1", "ios.id", "123"), ("m1", "ios.idfa", "ad-1"),
+                     ("m1", "ios.push_token", "t-1"), ("m2", "crm_id", "c-9"), ("m3", "android.id", "d-3")]
