@@ -20,9 +20,9 @@ _COPY_CHUNK = 1 << 20
 # the loader "parse or NULL" semantics. Their bodies hold no values, only the schema name.
 _HELPERS = (
     """CREATE OR REPLACE FUNCTION {schema}.engage_try_json(t text) RETURNS json
-       LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN t::json; EXCEPTION WHEN others THEN RETURN NULL; END $$""",
+       LANGUAGE plpgsql VOLATILE AS $$ BEGIN RETURN t::json; EXCEPTION WHEN others THEN RETURN NULL; END $$""",
     """CREATE OR REPLACE FUNCTION {schema}.engage_try_timestamp(t text) RETURNS timestamp
-       LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN
+       LANGUAGE plpgsql VOLATILE AS $$ BEGIN
          IF t IS NULL OR t !~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}' THEN RETURN NULL; END IF;
          RETURN (t::timestamptz) AT TIME ZONE 'UTC';
        EXCEPTION WHEN others THEN RETURN NULL; END $$""",
