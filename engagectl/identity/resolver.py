@@ -42,8 +42,8 @@ EVENT_REFS = "engage_event_refs"
 REPOINT = "engage_repoint"
 REPOINT_INDEX = "engage_repoint_index"
 SURVIVORS = "engage_survivors"
-_SCRATCH = (OBSERVATIONS, OBSERVED, STORED, STORED_IDS, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS, EVENT_PROFILES,
-            MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX, SURVIVORS)
+_SCRATCH = (OBSERVATIONS, OBSERVED, STORED, STORED_IDS, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS,
+            EVENT_PROFILES, MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX, SURVIVORS)
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
 _PROFILE_TABLES = ("events", "identities", "journey_progress", "changes")
@@ -235,9 +235,9 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
     # Each event belongs to the profile holding its highest-priority identifier (its final
     # profile: never one merged away, so the repointing below leaves these rows alone). Written
     # first: as the first write of a 10M-event run this UPDATE took 1.7 s, as the last 2.2-2.4 s
-    # (though the run as a whole was no faster for it). The rows
-    # go in seq order, the order events are stored in: DuckDB updates rows met in storage order
-    # many times faster than rows met at random, whichever side of the join it builds.
+    # (though the run as a whole was no faster for it). The rows go in seq order, the order
+    # events are stored in: DuckDB updates rows met in storage order many times faster than rows
+    # met at random, whichever side of the join it builds.
     seqs, profiles = in_seq_order(event_seq, result.event_profile)
     warehouse.load_arrays(EVENT_PROFILES, {"seq": seqs, "profile_index": profiles})
     warehouse.execute(warehouse.parse("""
