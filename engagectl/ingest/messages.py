@@ -80,13 +80,13 @@ class StagedLines:
 
 def field(warehouse: Warehouse, key: str) -> exp.Expression:
     """A top-level field of a parsed message (`rec`): text, or JSON for properties/context/traits/batch."""
-    return warehouse.message_field(_col("rec"), key, key in JSON_FIELDS)
+    return warehouse.message_field(_col("rec"), key, key in JSON_FIELDS, _col("msg"))
 
 
 def measure_lines(warehouse: Warehouse) -> StagedLines:
     """Count the staged file's lines, the messages its envelopes hold, and the lines that cannot
     become messages at all (`line_problems` names them), in one scan."""
-    batch = warehouse.message_field(warehouse.message_record(_col("line")), "batch", True)
+    batch = warehouse.message_field(warehouse.message_record(_col("line")), "batch", True, _col("line"))
     unstorable = warehouse.unstorable_text(_col("line"))
     # An envelope's batch is parsed only on lines whose text may hold one.
     query = warehouse.parse(f"""
@@ -108,7 +108,7 @@ def _bad_batch(warehouse: Warehouse, batch: exp.Expression) -> exp.Expression:
 def line_problems(warehouse: Warehouse, limit: int = MAX_ERRORS_PER_FILE) -> list[tuple[int, str]]:
     """The staged lines that cannot become messages at all: a `batch` that is not an array, or
     text the engine cannot store. (line number, what is wrong), in file order."""
-    batch = warehouse.message_field(warehouse.message_record(_col("line")), "batch", True)
+    batch = warehouse.message_field(warehouse.message_record(_col("line")), "batch", True, _col("line"))
     ifs = [exp.If(this=exp.and_(warehouse.parse(_MAY_BE_ENVELOPE), _bad_batch(warehouse, batch)),
                   true=_text("`batch` must be an array of messages"))]
     unstorable = warehouse.unstorable_text(_col("line"))
@@ -131,7 +131,7 @@ def _records(warehouse: Warehouse, staged: StagedLines) -> exp.Expression:
     single = f"SELECT line_no, 0 AS position, line AS msg, :record AS rec FROM engage_lines WHERE {_NOT_BLANK}"
     if not staged.envelopes:
         return warehouse.parse(single, record=record)
-    batch = warehouse.message_field(record, "batch", True)
+    batch = warehouse.message_field(record, "batch", True, _col("line"))
     # The envelope test reads the line's text and parses only the few lines that may be one (a
     # CASE, not an AND: that is evaluated in full). A test on `rec` would be pushed below the
     # parse and parse every line a second time.

@@ -276,8 +276,9 @@ class Warehouse:
         NULL when the text is not JSON."""
         return record
 
-    def message_field(self, record: exp.Expression, key: str, as_json: bool) -> exp.Expression:
-        """A top-level field of a parsed message: text, or JSON when `as_json`."""
+    def message_field(self, record: exp.Expression, key: str, as_json: bool, message: exp.Expression) -> exp.Expression:
+        """A top-level field of a parsed message (`record`, of the text `message`): text, or JSON
+        when `as_json`."""
         from engagectl.ingest.messages import json_text, json_value
 
         return json_value(record, key) if as_json else json_text(record, key)

@@ -246,7 +246,7 @@ class DuckDBWarehouse(Warehouse):
         # The struct holds no whole document: the text is cast (a check, the text is kept).
         return exp.TryCast(this=message, to=exp.DataType.build("JSON"))
 
-    def message_field(self, record: exp.Expression, key: str, as_json: bool) -> exp.Expression:
+    def message_field(self, record: exp.Expression, key: str, as_json: bool, message: exp.Expression) -> exp.Expression:
         return exp.func("struct_extract", record, exp.Literal.string(key))
 
     def arg_max(self, value: exp.Expression, order: exp.Expression) -> exp.Expression:

@@ -21,6 +21,8 @@ _COPY_CHUNK = 1 << 20
 _HELPERS = (
     """CREATE OR REPLACE FUNCTION {schema}.engage_try_json(t text) RETURNS json
        LANGUAGE plpgsql VOLATILE AS $$ BEGIN RETURN t::json; EXCEPTION WHEN others THEN RETURN NULL; END $$""",
+    """CREATE OR REPLACE FUNCTION {schema}.engage_try_jsonb(t text) RETURNS jsonb
+       LANGUAGE plpgsql VOLATILE AS $$ BEGIN RETURN t::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END $$""",
     """CREATE OR REPLACE FUNCTION {schema}.engage_try_timestamp(t text) RETURNS timestamp
        LANGUAGE plpgsql VOLATILE AS $$ BEGIN
          IF t IS NULL OR t !~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}' THEN RETURN NULL; END IF;
@@ -152,11 +154,26 @@ class PostgresWarehouse(Warehouse):
             raise WarehouseError(f"{exc}".strip()) from exc
 
     def message_record(self, message: exp.Expression) -> exp.Expression:
-        # The json type keeps the text as it came; each field read parses it again.
-        return self._helper("engage_try_json", message)
+        # Parsed once into jsonb, whose fields are read without parsing again (a json value is
+        # text: each field read would parse the whole message).
+        return self._helper("engage_try_jsonb", message)
+
+    def message_field(self, record: exp.Expression, key: str, as_json: bool, message: exp.Expression) -> exp.Expression:
+        if not as_json:
+            return exp.Anonymous(this="jsonb_extract_path_text", expressions=[record, exp.Literal.string(key)])
+        # Documents keep their text as it came (jsonb would reorder keys and rewrite numbers), so
+        # they are read from the message's text, once `record` has shown it is JSON.
+        from engagectl.ingest.messages import json_value
+
+        return exp.If(this=record.is_(exp.null()).not_(),
+                      true=json_value(exp.cast(message, exp.DataType.build("JSON")), key))
+
+    def message_json(self, message: exp.Expression, record: exp.Expression) -> exp.Expression:
+        return exp.If(this=record.is_(exp.null()).not_(), true=exp.cast(message, exp.DataType.build("JSON")))
 
     def try_timestamp(self, text: exp.Expression) -> exp.Expression:
-        return self._helper("engage_try_timestamp", text)
+        # The helper's exception block costs a subtransaction per call, even for NULL.
+        return exp.If(this=text.is_(exp.null()).not_(), true=self._helper("engage_try_timestamp", text.copy()))
 
     def _helper(self, name: str, argument: exp.Expression) -> exp.Expression:
         """A call of one of the schema's helper functions (see _HELPERS)."""
