@@ -88,17 +88,22 @@ def measure_lines(warehouse: Warehouse) -> StagedLines:
     become messages at all (`line_problems` names them), in one scan."""
     batch = warehouse.message_field(warehouse.message_record(_col("line")), "batch", True, _col("line"))
     unstorable = warehouse.unstorable_text(_col("line"))
-    # An envelope's batch is parsed only on lines whose text may hold one.
+    # An envelope's batch is parsed only on lines whose text may hold one (nested CASEs: an AND
+    # may be evaluated in full).
     query = warehouse.parse(f"""
-        SELECT COUNT(*), COUNT(items), COALESCE(SUM(items), 0), COALESCE(MAX(items), 0), COUNT(problem)
-        FROM (SELECT CASE WHEN may_be_envelope AND :is_array THEN JSON_ARRAY_LENGTH(:batch) END AS items,
-                     CASE WHEN may_be_envelope AND :bad_batch THEN 1 WHEN :unstorable THEN 1 END AS problem
-              FROM (SELECT line, {_MAY_BE_ENVELOPE} AS may_be_envelope FROM engage_lines WHERE {_NOT_BLANK}) AS t) AS l""",
+        SELECT COUNT(*), COUNT(items), COALESCE(SUM(items), 0), COALESCE(MAX(items), 0), COUNT(bad_batch),
+               COUNT(problem)
+        FROM (SELECT CASE WHEN may_be_envelope THEN
+                       CASE WHEN :is_array THEN JSON_ARRAY_LENGTH(:batch) END END AS items,
+                     CASE WHEN may_be_envelope THEN CASE WHEN :bad_batch THEN 1 END END AS bad_batch,
+                     CASE WHEN :unstorable THEN 1 END AS problem
+              FROM (SELECT line, {_MAY_BE_ENVELOPE} AS may_be_envelope
+                    FROM engage_lines WHERE {_NOT_BLANK}) AS t) AS l""",
         batch=batch, is_array=warehouse.is_json_array(batch), bad_batch=_bad_batch(warehouse, batch),
         unstorable=unstorable if unstorable is not None else exp.false())
-    lines, envelopes, items, largest, problems = warehouse.fetchall(query)[0]
+    lines, envelopes, items, largest, bad_batches, unstorable_lines = warehouse.fetchall(query)[0]
     return StagedLines(lines=lines, envelopes=envelopes, messages=lines - envelopes + items, width=largest + 1,
-                       unusable=problems)
+                       unusable=bad_batches + unstorable_lines)
 
 
 def _bad_batch(warehouse: Warehouse, batch: exp.Expression) -> exp.Expression:
