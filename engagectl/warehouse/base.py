@@ -300,10 +300,8 @@ class Warehouse:
         `key` and `value` (JSON) added; a document that is not an object gives no rows."""
         is_object = exp.func("JSON_TYPEOF", exp.column(document)).eq(exp.Literal.string("object"))
         # The check runs inside the subquery, before JSON_EACH sees a row (it refuses non-objects).
-        query = sqlglot.parse_one("SELECT r.*, t.key, t.value FROM :rows AS r CROSS JOIN JSON_EACH(:document) AS t",
-                                  read="postgres")
-        return exp.replace_placeholders(query, rows=rows.where(is_object).subquery(),
-                                        document=exp.column(document, table="r"))
+        return self.parse("SELECT r.*, t.key, t.value FROM :rows AS r CROSS JOIN JSON_EACH(:document) AS t",
+                          rows=rows.where(is_object).subquery(), document=exp.column(document, table="r"))
 
     def latest_rows(self, rows: exp.Select, group: list[str], order: list[str], columns: list[str]) -> exp.Select:
         """One row per `group` of `rows`: the group's columns and `columns` of its last row by
@@ -327,10 +325,6 @@ class Warehouse:
         """A condition true for a JSON line this engine cannot store as text, or None when every
         JSON line can be stored."""
         return None
-
-    def arg_max(self, value: exp.Expression, order: exp.Expression) -> exp.Expression:
-        """An aggregate: `value` of the row with the greatest `order`."""
-        raise NotImplementedError
 
     def md5(self, text: exp.Expression) -> exp.Expression:
         return exp.MD5(this=text)

@@ -249,5 +249,3 @@ class DuckDBWarehouse(Warehouse):
     def message_field(self, record: exp.Expression, key: str, as_json: bool, message: exp.Expression) -> exp.Expression:
         return exp.func("struct_extract", record, exp.Literal.string(key))
 
-    def arg_max(self, value: exp.Expression, order: exp.Expression) -> exp.Expression:
-        return exp.func("arg_max", value, order)

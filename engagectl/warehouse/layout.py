@@ -149,16 +149,10 @@ def _index_profile_lookups_v2(warehouse: Warehouse) -> None:
                 warehouse.create_index(table, name, columns, unique)
 
 
-def create_lookup_indexes(warehouse: Warehouse) -> None:
-    """Index the Profile API's lookups on an engine whose layout leaves them out (DuckDB). Earlier
-    versions of `serve` did so while they held the file; `drop_lookup_indexes` removes them."""
-    if not warehouse.wants_indexes:
-        for table, name, columns, unique in LOOKUP_INDEXES:
-            warehouse.create_index(table, name, columns, unique)
-
-
 def drop_lookup_indexes(warehouse: Warehouse) -> None:
-    """Undo `create_lookup_indexes`, so the next run writes without maintaining them."""
+    """Drop the Profile API's lookup indexes on an engine whose layout leaves them out (DuckDB):
+    earlier versions of `serve` built them while they held the file, and every write of a later
+    run would maintain them."""
     if not warehouse.wants_indexes:
         for _table, name, _columns, _unique in LOOKUP_INDEXES:
             index = exp.table_(name, db=warehouse.schema, quoted=True)

@@ -19,8 +19,6 @@ _COPY_CHUNK = 1 << 20
 # Postgres 15 has no `IS JSON` nor TRY_CAST: two small functions in the warehouse schema give
 # the loader "parse or NULL" semantics. Their bodies hold no values, only the schema name.
 _HELPERS = (
-    """CREATE OR REPLACE FUNCTION {schema}.engage_try_json(t text) RETURNS json
-       LANGUAGE plpgsql VOLATILE AS $$ BEGIN RETURN t::json; EXCEPTION WHEN others THEN RETURN NULL; END $$""",
     """CREATE OR REPLACE FUNCTION {schema}.engage_try_jsonb(t text) RETURNS jsonb
        LANGUAGE plpgsql VOLATILE AS $$ BEGIN RETURN t::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END $$""",
     """CREATE OR REPLACE FUNCTION {schema}.engage_try_timestamp(t text) RETURNS timestamp
@@ -202,11 +200,6 @@ class PostgresWarehouse(Warehouse):
         epoch = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), "TIMESTAMP")
         step = exp.Interval(this=exp.Literal.string("1"), unit=exp.var("MICROSECOND"))
         return exp.Add(this=epoch, expression=exp.Mul(this=micros, expression=step))
-
-    def arg_max(self, value: exp.Expression, order: exp.Expression) -> exp.Expression:
-        # (array_agg(value ORDER BY order DESC))[1]
-        ordered = exp.ArrayAgg(this=exp.Order(this=value, expressions=[exp.Ordered(this=order, desc=True)]))
-        return exp.Bracket(this=exp.paren(ordered), expressions=[exp.Literal.number(0)])  # sqlglot indexes from 0
 
 
 class _Rollback(Exception):
