@@ -47,8 +47,13 @@ _SCRATCH = (OBSERVATIONS, OBSERVED, STORED, STORED_IDS, NODES, PROFILE_INDEX, CR
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
 _PROFILE_TABLES = ("events", "identities", "journey_progress", "changes")
-# How a profile id is derived from the message that created it (graph.profile_id_for).
-_PROFILE_ID = "'prof_' || SUBSTRING(MD5(e.message_id), 1, 24)"
+
+
+def _profile_id(warehouse: Warehouse, message_id: exp.Expression) -> exp.Expression:
+    """The id of a profile created by the message `message_id` (graph.profile_id_for)."""
+    digest = exp.Substring(this=warehouse.md5(message_id), start=exp.Literal.number(1),
+                           length=exp.Literal.number(24))
+    return exp.DPipe(this=exp.Literal.string("prof_"), expression=digest, safe=True)
 
 
 @dataclass
@@ -158,7 +163,7 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> tup
 
     types = warehouse.fetchall(warehouse.parse(
         "SELECT id_type, MIN(node), MAX(node) FROM engage_nodes GROUP BY id_type ORDER BY MIN(node)"))
-    count = _scalar(warehouse, "SELECT COUNT(*) FROM engage_nodes")
+    count = types[-1][2] + 1 if types else 0  # nodes are numbered 0, 1, … with no gap
     node_type = np.empty(count, np.int64)
     for index, (_, low, high) in enumerate(types):  # a type's nodes are contiguous (sorted by type)
         node_type[low:high + 1] = index
@@ -207,13 +212,14 @@ def _profile_ids(warehouse: Warehouse, result: Replay, event_seq: np.ndarray, on
     # A stored profile has no creating event: seq -1 matches no event.
     seqs = np.where(created >= 0, event_seq[np.maximum(created, 0)] if len(event_seq) else -1, -1)
     warehouse.load_arrays(PROFILE_INDEX, {"profile_index": indexes, "seq": seqs})
-    _scratch(warehouse, PROFILE_IDS, f"""
-        SELECT x.profile_index, {_PROFILE_ID} AS profile_id
+    _scratch(warehouse, PROFILE_IDS, """
+        SELECT x.profile_index, :profile_id AS profile_id
         FROM engage_profile_index AS x JOIN :events AS e ON e.seq = x.seq
         UNION ALL
         SELECT s.profile_index, s.profile_id
         FROM engage_stored_profiles AS s JOIN engage_profile_index AS x ON x.profile_index = s.profile_index""",
-             events=events or warehouse.table("events"))
+             events=events or warehouse.table("events"),
+             profile_id=_profile_id(warehouse, exp.column("message_id", table="e")))
 
 
 # ---- 3. writing the results --------------------------------------------------------------------
@@ -255,13 +261,16 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
             SELECT o.profile_id AS old_id, n.profile_id AS new_id FROM engage_repoint_index AS r
             JOIN engage_profile_ids AS o ON o.profile_index = r.old_index
             JOIN engage_profile_ids AS n ON n.profile_index = r.new_index""")
+        repoint = exp.From(this=exp.alias_(warehouse.temp_table(REPOINT), "r", table=True))
         for table in _PROFILE_TABLES:
-            warehouse.execute(warehouse.parse(
-                f"UPDATE {table} SET profile_id = r.new_id FROM engage_repoint AS r WHERE {table}.profile_id = r.old_id"))
+            warehouse.execute(exp.update(
+                warehouse.table(table), {"profile_id": exp.column("new_id", table="r")}, from_=repoint.copy(),
+                where=exp.column("profile_id", table=table).eq(exp.column("old_id", table="r"))))
         # Computed values and traits of a merged profile are recomputed on the survivor.
+        merged_away = exp.select("old_id").from_(warehouse.temp_table(REPOINT))
         for table in ("computed_values", "profile_traits", "profiles"):
-            warehouse.execute(warehouse.parse(
-                f"DELETE FROM {table} WHERE profile_id IN (SELECT old_id FROM engage_repoint)"))
+            warehouse.execute(exp.delete(warehouse.table(table),
+                                         where=exp.column("profile_id").isin(query=merged_away.copy())))
 
     # Identify traits, of the profiles that got identify calls or absorbed others: once the
     # events' profiles are written and merged profiles' rows repointed, which is all they read.
@@ -319,7 +328,6 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
 
     # Every merge, with the message that caused it (deliveries re-send and alias on merge).
     warehouse.load_arrays(MERGE_RESULTS, {"merged": result.merged, "into_index": result.merged_into,
-                                          "survivor": result.root[result.merged_into],
                                           "seq": event_seq[result.merge_event]})
     warehouse.execute(warehouse.parse("""
         INSERT INTO merges (merged_profile_id, into_profile_id, message_id, merged_at)
