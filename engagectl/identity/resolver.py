@@ -69,10 +69,7 @@ class IdentityReport:
 
 
 def _scratch(warehouse: Warehouse, name: str, template: str, **params: Any) -> None:
-    table = warehouse.temp_table(name)
-    warehouse.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
-    warehouse.execute(exp.Create(this=table, kind="TABLE", expression=warehouse.parse(template, **params),
-                                 properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
+    warehouse.scratch(name, warehouse.parse(template, **params))
 
 
 def _drop_scratch(warehouse: Warehouse) -> None:

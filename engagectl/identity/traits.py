@@ -19,24 +19,18 @@ def refresh_traits(warehouse: Warehouse, after: int, survivors: exp.Select) -> N
     and of `survivors` (a query of profile ids: those that absorbed others in this run)."""
     # The touched profiles are materialised first: joined from a table, the identify history is
     # read for those profiles only (an IN (subquery) let DuckDB expand every identify's traits).
-    table = warehouse.temp_table(TOUCHED)
-    warehouse.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
-    warehouse.execute(exp.Create(this=table, kind="TABLE", expression=warehouse.parse("""
+    touched = warehouse.scratch(TOUCHED, warehouse.parse("""
         SELECT DISTINCT profile_id FROM events
         WHERE seq > :after AND type = 'identify' AND traits IS NOT NULL AND profile_id IS NOT NULL
         UNION
-        SELECT profile_id FROM :survivors AS s""", after=after, survivors=survivors.subquery()),
-        properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
+        SELECT profile_id FROM :survivors AS s""", after=after, survivors=survivors.subquery()))
     warehouse.execute(warehouse.parse(
         "DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM engage_trait_profiles)"))
     # Their identify calls are found on narrow columns first; only those calls' traits are read
     # (joined on profile_id, every identify call's traits would be read before the join filters).
-    calls = warehouse.temp_table(CALLS)
-    warehouse.execute(exp.Drop(tables=[calls], kind="TABLE", exists=True))
-    warehouse.execute(exp.Create(this=calls, kind="TABLE", expression=warehouse.parse("""
+    calls = warehouse.scratch(CALLS, warehouse.parse("""
         SELECT x.seq, x.profile_id FROM events AS x JOIN engage_trait_profiles AS p ON x.profile_id = p.profile_id
-        WHERE x.type = 'identify' AND x.traits IS NOT NULL"""),
-        properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
+        WHERE x.type = 'identify' AND x.traits IS NOT NULL"""))
     identifies = warehouse.parse("""
         SELECT c.profile_id, x."timestamp", x.message_id, x.seq, x.traits
         FROM events AS x JOIN engage_trait_calls AS c ON x.seq = c.seq""")
@@ -48,5 +42,5 @@ def refresh_traits(warehouse: Warehouse, after: int, survivors: exp.Select) -> N
         INSERT INTO profile_traits (profile_id, key, value, updated_at, message_id)
         SELECT profile_id, key, value, ts, message_id FROM :latest AS l
         WHERE value IS NOT NULL AND CAST(value AS TEXT) <> 'null'""", latest=latest.subquery()))
-    for scratch in (table, calls):
+    for scratch in (touched, calls):
         warehouse.execute(exp.Drop(tables=[scratch], kind="TABLE", exists=True))

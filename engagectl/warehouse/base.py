@@ -247,6 +247,14 @@ class Warehouse:
         columns, rows = self._run(self.render(expression), fetch=True)
         return {name: np.array([row[i] for row in rows], dtype=np.int64) for i, name in enumerate(columns)}
 
+    def scratch(self, name: str, query: exp.Expression) -> exp.Table:
+        """A session-local scratch table holding `query`'s rows (replacing one of that name)."""
+        table = self.temp_table(name)
+        self.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
+        self.execute(exp.Create(this=table.copy(), kind="TABLE", expression=query,
+                                properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
+        return table
+
     def load_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> exp.Table:
         """A session-local scratch table of BIGINT columns holding `arrays` (equal lengths)."""
         table = self.temp_table(name)
