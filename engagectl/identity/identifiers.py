@@ -51,14 +51,21 @@ def _device_identifiers() -> list[tuple[str, exp.Expression]]:
     return [(id_type, exp.Case(ifs=[value])) for id_type, value in found]
 
 
-def _event_candidates() -> list[tuple[str, exp.Expression]]:
-    """Identifiers read from an event's own columns and documents."""
+def _column_candidates() -> list[tuple[str, exp.Expression]]:
+    """Identifiers read from an event's own columns."""
     column = quoted_column
     return [
         ("user_id", column("user_id")),
         ("anonymous_id", column("anonymous_id")),
         ("anonymous_id", column("previous_id")),
         ("group_id", column("group_id")),
+    ]
+
+
+def _document_candidates() -> list[tuple[str, exp.Expression]]:
+    """Identifiers read from an event's traits and properties."""
+    column = quoted_column
+    return [
         ("email", json_text(column("traits"), "email")),
         ("email", json_text(column("properties"), "email")),
     ]
@@ -67,10 +74,6 @@ def _event_candidates() -> list[tuple[str, exp.Expression]]:
 def _context_candidates() -> list[tuple[str, exp.Expression]]:
     """Identifiers read from the fields of `context` (`CONTEXT`), but for externalIds."""
     return [("email", quoted_column("traits_email")), *_device_identifiers()]
-
-
-def _event_columns() -> list[exp.Expression]:
-    return [quoted_column("seq")]
 
 
 def blocked(settings: IdentitySettings, id_type: exp.Expression, value: exp.Expression) -> exp.Expression | None:
@@ -99,7 +102,7 @@ def blocked(settings: IdentitySettings, id_type: exp.Expression, value: exp.Expr
     return exp.or_(*conditions) if len(conditions) > 1 else conditions[0]
 
 
-# The identifier types found in fixed places (`_event_candidates`, `_context_candidates`), by
+# The identifier types found in fixed places (`_column_candidates`, `_document_candidates`, `_context_candidates`), by
 # code. An observation carries its type as this small number, not as text: tens of millions of
 # rows are written, grouped and joined on it. A custom type (context.externalIds) has code -1
 # and its name beside it.
@@ -118,32 +121,53 @@ def type_name(code: exp.Expression, custom: exp.Expression) -> exp.Expression:
                                     for i, t in enumerate(BUILT_IN_TYPES)], default=custom)
 
 
-def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
-    """One row (seq, type_code, custom_type, id_value) per identifier of every event past
-    `after_seq`; `custom_type` is the type's name when `type_code` is `CUSTOM`, else ''.
+_COLUMNS = ("seq", "type_code", "custom_type", "id_value")
 
-    Values are normalised; blocked values are not filtered here but on the distinct identifiers
-    (`blocked`), and an event may list the same identifier twice (email in traits and context):
-    both are cheaper once per identifier than once per observation.
-    """
+
+def _candidates(sources: exp.Expression, candidates: list[tuple[str, exp.Expression]],
+                condition: exp.Expression | None) -> list[exp.Select]:
+    selects = []
+    for id_type, value in candidates:
+        present = value.is_(exp.null()).not_()
+        selects.append(exp.select(quoted_column("seq"), _code(id_type).as_("type_code"), _lit("").as_("custom_type"),
+                                  exp.cast(value, "TEXT").as_("raw_value")).from_(sources.copy())
+                       .where(exp.and_(condition.copy(), present) if condition is not None else present))
+    return selects
+
+
+def _normalised(selects: list[exp.Select]) -> exp.Select:
+    """The union of `selects` (seq, type_code, custom_type, raw_value), values trimmed and
+    lower-cased, blank ones left out: rows of `_COLUMNS`."""
+    # One call, no copies: unioning one select at a time copies the growing tree each time.
+    union = exp.union(*selects, distinct=False, copy=False)
+    normalised = exp.func("LOWER", exp.func("TRIM", quoted_column("raw_value")))
+    columns = [quoted_column(c) for c in _COLUMNS[:3]]
+    candidates = exp.select(*columns, normalised.as_("id_value")).from_(union.subquery("candidates", copy=False))
+    keep = exp.and_(quoted_column("id_value").is_(exp.null()).not_(), quoted_column("id_value").neq(_lit("")))
+    return exp.select(*[quoted_column(c) for c in _COLUMNS]).from_(
+        candidates.subquery("normalised", copy=False)).where(keep)
+
+
+def _new_events(after_seq: int) -> exp.Expression:
+    return exp.GT(this=quoted_column("seq"), expression=exp.Literal.number(after_seq))
+
+
+def document_observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
+    """The observations (`_COLUMNS`) of every event past `after_seq` that come from its JSON
+    documents: traits, properties and context (externalIds among them). Reading those costs a
+    parse: the resolver materialises them once, and `observations` reads them from there."""
     events = exp.alias_(warehouse.table("events"), "e", table=True)
-    new = exp.GT(this=quoted_column("seq"), expression=exp.Literal.number(after_seq))
+    new = _new_events(after_seq)
     context = quoted_column("context")
     contexts = warehouse.json_fields(
-        exp.select(*_event_columns(), context).from_(events).where(exp.and_(new, context.is_(exp.null()).not_())),
+        exp.select(quoted_column("seq"), context).from_(events.copy()).where(
+            exp.and_(new.copy(), context.is_(exp.null()).not_())),
         "context", _CONTEXT_FIELDS)
-    selects: list[exp.Select] = []
-    for sources, candidates, condition in (
-            (events, _event_candidates(), new),
-            (exp.table_(CONTEXT, quoted=True), _context_candidates(), None)):
-        for id_type, value in candidates:
-            present = value.is_(exp.null()).not_()
-            selects.append(exp.select(*_event_columns(), _code(id_type).as_("type_code"), _lit("").as_("custom_type"),
-                                      exp.cast(value, "TEXT").as_("raw_value")).from_(sources)
-                           .where(exp.and_(condition, present) if condition is not None else present))
+    selects = [*_candidates(events, _document_candidates(), new),
+               *_candidates(exp.table_(CONTEXT, quoted=True), _context_candidates(), None)]
     # context.externalIds: [{id, type, collection, encoding}], users collection only.
     external_ids = quoted_column("external_ids")
-    items = exp.select(*_event_columns(), warehouse.json_array_items(external_ids).as_("item")).from_(
+    items = exp.select(quoted_column("seq"), warehouse.json_array_items(external_ids).as_("item")).from_(
         exp.table_(CONTEXT, quoted=True)).where(external_ids.is_(exp.null()).not_())
     item = quoted_column("item")
     collection = exp.func("COALESCE", exp.func("LOWER", json_text(item, "collection")), _lit("users"))
@@ -164,16 +188,25 @@ def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
                .subquery("typed", copy=False))
         .where(exp.and_(external_type.is_(exp.null()).not_(), external_type.neq(_lit(""))))
     )
-    # One call, no copies: unioning one select at a time copies the growing tree each time.
-    union = exp.union(*selects, distinct=False, copy=False)
-    normalised = exp.func("LOWER", exp.func("TRIM", quoted_column("raw_value")))
-    columns = [quoted_column("seq"), quoted_column("type_code"), quoted_column("custom_type")]
-    candidates = exp.select(*columns, normalised.as_("id_value")).from_(union.subquery("candidates", copy=False))
-    keep = exp.and_(quoted_column("id_value").is_(exp.null()).not_(), quoted_column("id_value").neq(_lit("")))
     # The context fields are read once and materialised: every context branch reads them.
-    return exp.select(*[c.copy() for c in columns], quoted_column("id_value")).from_(
-        candidates.subquery("normalised", copy=False)).where(keep).with_(
-        exp.to_identifier(CONTEXT, quoted=True), as_=contexts, materialized=True, copy=False)
+    return _normalised(selects).with_(exp.to_identifier(CONTEXT, quoted=True), as_=contexts, materialized=True,
+                                      copy=False)
+
+
+def observations(warehouse: Warehouse, after_seq: int, documents: exp.Table) -> exp.Select:
+    """One row (seq, type_code, custom_type, id_value) per identifier of every event past
+    `after_seq`; `custom_type` is the type's name when `type_code` is `CUSTOM`, else ''.
+    `documents` holds the `document_observations`; the rest is read from the events' columns,
+    which costs little enough to read again rather than store (tens of millions of rows).
+
+    Values are normalised; blocked values are not filtered here but on the distinct identifiers
+    (`blocked`), and an event may list the same identifier twice (email in traits and context):
+    both are cheaper once per identifier than once per observation.
+    """
+    events = exp.alias_(warehouse.table("events"), "e", table=True)
+    return exp.union(_normalised(_candidates(events, _column_candidates(), _new_events(after_seq))),
+                     exp.select(*[quoted_column(c) for c in _COLUMNS]).from_(documents),
+                     distinct=False, copy=False)
 
 
 def priority_rank(settings: IdentitySettings) -> exp.Expression:

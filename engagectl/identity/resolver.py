@@ -20,11 +20,12 @@ import numpy as np
 from sqlglot import exp
 
 from engagectl.config.models import IdentitySettings
-from engagectl.identity.identifiers import blocked, observations, priority_rank, type_name
+from engagectl.identity.identifiers import blocked, document_observations, observations, priority_rank, type_name
 from engagectl.identity.replay import PERIODS, Replay, by_event, in_seq_order, prepare_rules, replay
 from engagectl.identity.traits import refresh_traits
 from engagectl.warehouse import Warehouse
 
+DOCUMENT_IDS = "engage_document_ids"
 OBSERVATIONS = "engage_observations"
 OBSERVED = "engage_observed"
 STORED = "engage_stored_profiles"
@@ -42,7 +43,7 @@ EVENT_REFS = "engage_event_refs"
 REPOINT = "engage_repoint"
 REPOINT_INDEX = "engage_repoint_index"
 SURVIVORS = "engage_survivors"
-_SCRATCH = (OBSERVATIONS, OBSERVED, STORED, STORED_IDS, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS,
+_SCRATCH = (DOCUMENT_IDS, OBSERVATIONS, OBSERVED, STORED, STORED_IDS, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS,
             EVENT_PROFILES, MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX, SURVIVORS)
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
@@ -107,15 +108,22 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
 
 
 def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) -> None:
-    _scratch(warehouse, OBSERVATIONS, "SELECT * FROM :observations AS o",
-             observations=observations(warehouse, after).subquery(copy=False))
+    # What JSON documents hold is parsed once, into a table. The events' own columns are read
+    # twice (for the distinct identifiers, then for each event's) on a column store: storing
+    # tens of millions of observations cost DuckDB more than that. A row store stores them.
+    _scratch(warehouse, DOCUMENT_IDS, "SELECT * FROM :observations AS o",
+             observations=document_observations(warehouse, after).subquery(copy=False))
+    if not warehouse.columnar:
+        _scratch(warehouse, OBSERVATIONS, "SELECT * FROM :observations AS o",
+                 observations=_observations(warehouse, after, stored=False))
     # The distinct identifiers observed, named, less blocked values.
     condition = blocked(settings, exp.column("id_type", table="d"), exp.column("id_value", table="d"))
     usable = exp.not_(exp.paren(condition)) if condition is not None else exp.true()
     _scratch(warehouse, OBSERVED, """
         SELECT * FROM (SELECT type_code, custom_type, id_value, :type_name AS id_type
-                       FROM engage_observations GROUP BY type_code, custom_type, id_value) AS d
-        WHERE :usable""", type_name=type_name(exp.column("type_code"), exp.column("custom_type")), usable=usable)
+                       FROM :observations AS o GROUP BY type_code, custom_type, id_value) AS d
+        WHERE :usable""", type_name=type_name(exp.column("type_code"), exp.column("custom_type")), usable=usable,
+             observations=_observations(warehouse, after))
     # The stored profiles these identifiers already belong to, numbered from 0.
     _scratch(warehouse, STORED, """
         SELECT ROW_NUMBER() OVER (ORDER BY p.profile_id) - 1 AS profile_index, p.profile_id, p.created_at
@@ -140,6 +148,14 @@ def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) 
              rank=priority_rank(settings), stored=stored)
 
 
+def _observations(warehouse: Warehouse, after: int, stored: bool | None = None) -> exp.Expression:
+    """The run's observations: a query on a column store; on a row store, the table
+    `_number_nodes` stores that query in."""
+    if stored if stored is not None else not warehouse.columnar:
+        return warehouse.temp_table(OBSERVATIONS)
+    return observations(warehouse, after, warehouse.temp_table(DOCUMENT_IDS)).subquery(copy=False)
+
+
 # ---- 2. the ordered rules --------------------------------------------------------------------
 
 
@@ -150,11 +166,13 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> tup
         us=warehouse.epoch_us(exp.column("timestamp", quoted=True)), after=after))
     event_seq, event_us = events["seq"], events["us"]
     observed = warehouse.fetch_arrays(warehouse.parse("""
-        SELECT o.seq, n.node FROM engage_observations AS o
+        SELECT o.seq, n.node FROM :observations AS o
         JOIN engage_nodes AS n ON n.type_code = o.type_code AND n.custom_type = o.custom_type
-                              AND n.id_value = o.id_value AND n.observed = 1"""))
-    # The largest scratch table is read: its memory goes back to the engine for the writes.
-    warehouse.execute(exp.Drop(tables=[warehouse.temp_table(OBSERVATIONS)], kind="TABLE", exists=True))
+                              AND n.id_value = o.id_value AND n.observed = 1""",
+                                                      observations=_observations(warehouse, after)))
+    # Scratch tables read for the last time: their memory goes back to the engine for the writes.
+    for done in (DOCUMENT_IDS, OBSERVATIONS, OBSERVED, STORED_IDS):
+        warehouse.execute(exp.Drop(tables=[warehouse.temp_table(done)], kind="TABLE", exists=True))
     event_start, obs_node = by_event(event_seq, observed["seq"], observed["node"])
     del observed
 

@@ -87,6 +87,9 @@ class Warehouse:
 
     dialect: str = ""
     wants_indexes: bool = False
+    # A column store reads a few columns of a table again cheaply; a row store reads every row
+    # whole, so there a result used twice is better stored than computed twice.
+    columnar: bool = False
 
     def __init__(self, schema: str) -> None:
         self.schema = schema

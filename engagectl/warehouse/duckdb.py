@@ -22,6 +22,7 @@ class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     # ART indexes slow bulk loads and cost memory; hash joins do the work instead.
     wants_indexes = False
+    columnar = True
 
     def __init__(self, database: str, schema: str, settings: dict[str, str] | None = None) -> None:
         super().__init__(schema)
