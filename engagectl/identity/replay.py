@@ -168,18 +168,20 @@ def _replay(event_start, event_us, obs_node, node_type, limits, periods, owner_i
     # Every created profile attaches at least one identifier never seen before.
     capacity = n_stored + n_nodes + 1
 
-    owner = owner_init.copy()
+    # Node, profile and event numbers are held as int32 (a run of 2^31 of any is refused by
+    # `replay`): the arrays read at random per event then take half the cache.
+    owner = owner_init.astype(np.int32)
     first_us = first_init.copy()
-    last_event = np.full(n_nodes, -1, np.int64)
-    attached_event = np.full(n_nodes, -1, np.int64)
-    nxt = np.full(n_nodes, -1, np.int64)
-    parent = np.arange(capacity)
+    last_event = np.full(n_nodes, -1, np.int32)
+    attached_event = np.full(n_nodes, -1, np.int32)
+    nxt = np.full(n_nodes, -1, np.int32)
+    parent = np.arange(capacity).astype(np.int32)
     created_us = np.zeros(capacity, np.int64)
     created_us[:n_stored] = stored_created_us
-    created_event = np.full(capacity, -1, np.int64)
+    created_event = np.full(capacity, -1, np.int32)
     counts = np.zeros((capacity, n_types), np.int32)
-    head = np.full(capacity, -1, np.int64)
-    tail = np.full(capacity, -1, np.int64)
+    head = np.full(capacity, -1, np.int32)
+    tail = np.full(capacity, -1, np.int32)
     for node in range(n_nodes):  # the stored profiles' members
         if owner[node] >= 0:
             _add_member(owner[node], node, counts, node_type, head, tail, nxt)
@@ -188,7 +190,7 @@ def _replay(event_start, event_us, obs_node, node_type, limits, periods, owner_i
     merged_into = np.empty(capacity, np.int64)
     merge_event = np.empty(capacity, np.int64)
     n_merges = 0
-    top = np.full(n_events, -1, np.int64)
+    top = np.full(n_events, -1, np.int32)
     n_profiles = n_stored
     tie = False
 
@@ -281,8 +283,8 @@ def _replay(event_start, event_us, obs_node, node_type, limits, periods, owner_i
             p = root[owner[top[e]]]
             event_profile[e] = p
             latest_event[p] = e  # events run in time order: the last one written is the latest
-    return (owner, root, attached_event, last_event, created_event[:n_profiles],
-            created_us[:n_profiles].copy(), latest_event, event_profile, merged[:n_merges].copy(),
+    return (owner.astype(np.int64), root, attached_event.astype(np.int64), last_event.astype(np.int64),
+            created_event[:n_profiles].astype(np.int64), created_us[:n_profiles].copy(), latest_event, event_profile, merged[:n_merges].copy(),
             merged_into[:n_merges].copy(), merge_event[:n_merges].copy(), tie, n_profiles)
 
 
@@ -404,6 +406,8 @@ def replay(event_start: np.ndarray, event_us: np.ndarray, obs_node: np.ndarray, 
     flagged in `tie`, and the caller runs again with keys for those profiles.
     """
     capacity = stored_created_us.shape[0] + node_type.shape[0] + 1
+    if max(capacity, event_us.shape[0]) >= np.iinfo(np.int32).max:
+        raise ValueError("an identity run of 2^31 events or identifiers is too large: resolve in smaller runs")
     if keys is None:
         keys = np.zeros(capacity, np.int64)
     result = _replay(*[_int64(a) for a in (event_start, event_us, obs_node, node_type, limits, periods, owner_init,
