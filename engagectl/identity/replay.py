@@ -284,8 +284,9 @@ def _replay(event_start, event_us, obs_node, node_type, limits, periods, owner_i
             event_profile[e] = p
             latest_event[p] = e  # events run in time order: the last one written is the latest
     return (owner.astype(np.int64), root, attached_event.astype(np.int64), last_event.astype(np.int64),
-            created_event[:n_profiles].astype(np.int64), created_us[:n_profiles].copy(), latest_event, event_profile, merged[:n_merges].copy(),
-            merged_into[:n_merges].copy(), merge_event[:n_merges].copy(), tie, n_profiles)
+            created_event[:n_profiles].astype(np.int64), created_us[:n_profiles].copy(), latest_event,
+            event_profile, merged[:n_merges].copy(), merged_into[:n_merges].copy(), merge_event[:n_merges].copy(),
+            tie, n_profiles)
 
 
 _RADIX_BITS = 12

@@ -43,8 +43,9 @@ EVENT_REFS = "engage_event_refs"
 REPOINT = "engage_repoint"
 REPOINT_INDEX = "engage_repoint_index"
 SURVIVORS = "engage_survivors"
-_SCRATCH = (DOCUMENT_IDS, OBSERVATIONS, OBSERVED, STORED, STORED_IDS, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS, NODE_RESULTS,
-            EVENT_PROFILES, MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX, SURVIVORS)
+_SCRATCH = (DOCUMENT_IDS, OBSERVATIONS, OBSERVED, STORED, STORED_IDS, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS,
+            NODE_RESULTS, EVENT_PROFILES, MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX,
+            SURVIVORS)
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
 _PROFILE_TABLES = ("events", "identities", "journey_progress", "changes")
@@ -115,7 +116,7 @@ def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) 
              observations=document_observations(warehouse, after).subquery(copy=False))
     if not warehouse.columnar:
         _scratch(warehouse, OBSERVATIONS, "SELECT * FROM :observations AS o",
-                 observations=_observations(warehouse, after, stored=False))
+                 observations=_observation_query(warehouse, after))
     # The distinct identifiers observed, named, less blocked values.
     condition = blocked(settings, exp.column("id_type", table="d"), exp.column("id_value", table="d"))
     usable = exp.not_(exp.paren(condition)) if condition is not None else exp.true()
@@ -148,12 +149,14 @@ def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) 
              rank=priority_rank(settings), stored=stored)
 
 
-def _observations(warehouse: Warehouse, after: int, stored: bool | None = None) -> exp.Expression:
-    """The run's observations: a query on a column store; on a row store, the table
-    `_number_nodes` stores that query in."""
-    if stored if stored is not None else not warehouse.columnar:
-        return warehouse.temp_table(OBSERVATIONS)
+def _observation_query(warehouse: Warehouse, after: int) -> exp.Subquery:
     return observations(warehouse, after, warehouse.temp_table(DOCUMENT_IDS)).subquery(copy=False)
+
+
+def _observations(warehouse: Warehouse, after: int) -> exp.Expression:
+    """The run's observations: the query on a column store; on a row store, the table
+    `_number_nodes` stores it in."""
+    return _observation_query(warehouse, after) if warehouse.columnar else warehouse.temp_table(OBSERVATIONS)
 
 
 # ---- 2. the ordered rules --------------------------------------------------------------------
@@ -169,7 +172,7 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> tup
         SELECT o.seq, n.node FROM :observations AS o
         JOIN engage_nodes AS n ON n.type_code = o.type_code AND n.custom_type = o.custom_type
                               AND n.id_value = o.id_value AND n.observed = 1""",
-                                                      observations=_observations(warehouse, after)))
+        observations=_observations(warehouse, after)))
     # Scratch tables read for the last time: their memory goes back to the engine for the writes.
     for done in (DOCUMENT_IDS, OBSERVATIONS, OBSERVED, STORED_IDS):
         warehouse.execute(exp.Drop(tables=[warehouse.temp_table(done)], kind="TABLE", exists=True))
