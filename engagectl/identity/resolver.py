@@ -13,6 +13,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,10 +86,30 @@ def _scalar(warehouse: Warehouse, template: str, **params: Any) -> Any:
     return warehouse.fetchall(warehouse.parse(template, **params))[0][0]
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector, paused for the run.
+
+    A run builds a few hundred statement trees (sqlglot nodes point at their parents, so only the
+    collector frees them) while numba loads its typing registries: together they set off full
+    collections, each a walk over every object the process holds, 0.1 s apiece, 0.2-0.25 s of a
+    1% incremental run. The run's garbage is a few megabytes; it is collected once the run is
+    done, by the collections that follow.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> IdentityReport:
     """Attach every event ingested since the last run to its profile; one transaction."""
     report = IdentityReport()
-    with warehouse.transaction():
+    with _collector_paused(), warehouse.transaction():
         after = _scalar(warehouse, "SELECT MAX(last_seq) FROM identity_watermark") or 0
         last = _scalar(warehouse, "SELECT MAX(seq) FROM events") or 0
         if last <= after:
