@@ -149,27 +149,45 @@ def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) 
         WHERE :usable""", type_name=type_name(exp.column("type_code"), exp.column("custom_type")), usable=usable,
              observations=_observations(warehouse, after))
     # The stored profiles these identifiers already belong to, numbered from 0.
+    # Where their rows lie is kept too (where the engine can say): the writes update those rows.
     _scratch(warehouse, STORED, """
-        SELECT ROW_NUMBER() OVER (ORDER BY p.profile_id) - 1 AS profile_index, p.profile_id, p.created_at
+        SELECT ROW_NUMBER() OVER (ORDER BY p.profile_id) - 1 AS profile_index, p.profile_id, p.created_at,
+               :row AS profile_row
         FROM profiles AS p
         WHERE p.profile_id IN (SELECT i.profile_id FROM identities AS i JOIN engage_observed AS o
-                               ON i.id_type = o.id_type AND i.id_value = o.id_value)""")
+                               ON i.id_type = o.id_type AND i.id_value = o.id_value)""", row=_row(warehouse, "p"))
     # Every identifier the run can meet: the observed ones and all those of the touched profiles
     # (they count towards limits). Numbered by (priority, type, value), so node order is priority
     # order. (id_type, id_value) is unique among identities, so no row is listed twice.
     _scratch(warehouse, STORED_IDS, """
-        SELECT i.id_type, i.id_value, i.first_seen, s.profile_index
-        FROM identities AS i JOIN engage_stored_profiles AS s ON s.profile_id = i.profile_id""")
+        SELECT i.id_type, i.id_value, i.first_seen, s.profile_index, :row AS identity_row
+        FROM identities AS i JOIN engage_stored_profiles AS s ON s.profile_id = i.profile_id""",
+             row=_row(warehouse, "i"))
     stored = exp.alias_(warehouse.temp_table(STORED_IDS), "s", table=True)
     _scratch(warehouse, NODES, """
         SELECT ROW_NUMBER() OVER (ORDER BY :rank, id_type, id_value) - 1 AS node, n.*
-        FROM (SELECT o.id_type, o.id_value, o.type_code, o.custom_type, 1 AS observed, s.profile_index, s.first_seen
+        FROM (SELECT o.id_type, o.id_value, o.type_code, o.custom_type, 1 AS observed, s.profile_index, s.first_seen,
+                     s.identity_row
               FROM engage_observed AS o LEFT JOIN :stored ON s.id_type = o.id_type AND s.id_value = o.id_value
               UNION ALL
-              SELECT s.id_type, s.id_value, NULL, NULL, 0, s.profile_index, s.first_seen FROM :stored
+              SELECT s.id_type, s.id_value, NULL, NULL, 0, s.profile_index, s.first_seen, s.identity_row FROM :stored
               WHERE NOT EXISTS (SELECT 1 FROM engage_observed AS o
                                 WHERE o.id_type = s.id_type AND o.id_value = s.id_value)) AS n""",
              rank=priority_rank(settings), stored=stored)
+
+
+def _row(warehouse: Warehouse, alias: str) -> exp.Expression:
+    """Where a row of `alias` lies (`Warehouse.row_locator`), or NULL where the engine cannot say."""
+    return warehouse.row_locator(alias) or exp.null()
+
+
+def _same_row(warehouse: Warehouse, table: str, keys: tuple[str, ...], located: str,
+              row: str) -> exp.Expression:
+    """`table`'s row is the one `located` names: by where it lies (`row`), else by its `keys`."""
+    locator = warehouse.row_locator(table)
+    if locator is not None:
+        return locator.eq(exp.column(row, table=located))
+    return exp.and_(*[exp.column(k, table=table).eq(exp.column(k, table=located)) for k in keys])
 
 
 def _observation_query(warehouse: Warehouse, after: int) -> exp.Subquery:
@@ -278,7 +296,6 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
     _scratch(warehouse, EVENT_REFS, """
         SELECT e.seq, e."timestamp", e.message_id, e.source FROM events AS e JOIN engage_referenced AS r ON e.seq = r.seq""")
     _profile_ids(warehouse, result, event_seq, events=warehouse.temp_table(EVENT_REFS))
-    stored_count = int(np.count_nonzero(result.created_event < 0))
     # Each event belongs to the profile holding its highest-priority identifier (its final
     # profile: never one merged away, so the repointing below leaves these rows alone). Written
     # first: as the first write of a 10M-event run this UPDATE took 1.7 s, as the last 2.2-2.4 s
@@ -335,13 +352,14 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
         JOIN engage_event_refs AS c ON c.seq = x.seq
         JOIN engage_latest_events AS y ON y.profile_index = x.profile_index
         JOIN engage_event_refs AS l ON l.seq = y.seq"""))
+    # Stored profiles keep their id, and their rows were located when they were read.
     warehouse.execute(warehouse.parse("""
         UPDATE profiles SET updated_at = l."timestamp", last_message_id = l.message_id, last_source = l.source
         FROM engage_latest_events AS y
-        JOIN engage_profile_ids AS ids ON ids.profile_index = y.profile_index
+        JOIN engage_stored_profiles AS s ON s.profile_index = y.profile_index
         JOIN engage_event_refs AS l ON l.seq = y.seq
-        WHERE profiles.profile_id = ids.profile_id AND y.profile_index < :stored
-          AND profiles.updated_at <= l."timestamp" """, stored=stored_count))
+        WHERE :same_row AND profiles.updated_at <= l."timestamp" """,
+        same_row=_same_row(warehouse, "profiles", ("profile_id",), "s", "profile_row")))
 
     # Identifiers attached in this run, and the latest sighting of stored ones.
     attached = np.flatnonzero(result.attached_event >= 0)
@@ -361,11 +379,11 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
         warehouse.load_arrays(NODE_RESULTS, {"node": seen, "last_us": event_us[result.last_event[seen]]})
         warehouse.execute(warehouse.parse("""
             UPDATE identities SET last_seen = s.ts
-            FROM (SELECT n.id_type, n.id_value, :last_seen AS ts FROM engage_node_results AS r
+            FROM (SELECT n.id_type, n.id_value, n.identity_row, :last_seen AS ts FROM engage_node_results AS r
                   JOIN engage_nodes AS n ON n.node = r.node) AS s
-            WHERE identities.id_type = s.id_type AND identities.id_value = s.id_value
-              AND (identities.last_seen IS NULL OR identities.last_seen < s.ts)""",
-            last_seen=warehouse.from_epoch_us(exp.column("last_us", table="r"))))
+            WHERE :same_row AND (identities.last_seen IS NULL OR identities.last_seen < s.ts)""",
+            last_seen=warehouse.from_epoch_us(exp.column("last_us", table="r")),
+            same_row=_same_row(warehouse, "identities", ("id_type", "id_value"), "s", "identity_row")))
 
     # Every merge, with the message that caused it (deliveries re-send and alias on merge).
     warehouse.load_arrays(MERGE_RESULTS, {"merged": result.merged, "into_index": result.merged_into,

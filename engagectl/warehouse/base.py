@@ -340,6 +340,12 @@ class Warehouse:
     def md5(self, text: exp.Expression) -> exp.Expression:
         return exp.MD5(this=text)
 
+    def row_locator(self, alias: str) -> exp.Expression | None:
+        """Where a row of the table aliased `alias` lies, valid to the end of the transaction
+        whatever is updated or deleted meanwhile, so a later UPDATE of that row finds it without
+        a join on its keys. None where a row moves when it is updated (Postgres's ctid)."""
+        return None
+
     def epoch_us(self, moment: exp.Expression) -> exp.Expression:
         """A TIMESTAMP as whole microseconds since 1970-01-01 (BIGINT)."""
         raise NotImplementedError

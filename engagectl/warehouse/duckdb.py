@@ -219,6 +219,11 @@ class DuckDBWarehouse(Warehouse):
     def epoch_us(self, moment: exp.Expression) -> exp.Expression:
         return exp.func("epoch_us", moment)
 
+    def row_locator(self, alias: str) -> exp.Expression | None:
+        # A row keeps its rowid through updates and others' deletes; only a checkpoint, after
+        # the commit, renumbers rows.
+        return exp.column("rowid", table=alias)
+
     def from_epoch_us(self, micros: exp.Expression) -> exp.Expression:
         return exp.func("make_timestamp", micros)
 

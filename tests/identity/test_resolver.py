@@ -106,6 +106,33 @@ def test_identifier_last_seen_follows_new_events(warehouse):
     assert (row["first_seen"].day, row["last_seen"].day) == (1, 9)
 
 
+def test_a_later_run_updates_the_rows_of_stored_profiles_and_identifiers_it_meets(warehouse):
+    # Three stored profiles, among other rows; the second run merges two of them (deleting one
+    # profile row, repointing identifier rows) before it records recency on the rows it read.
+    settings = IdentitySettings()
+    ingest_messages(warehouse, [
+        _msg("m1", "01T10:00:00", anonymousId="a1"),
+        _msg("m2", "02T10:00:00", userId="u1"),
+        _msg("m3", "03T10:00:00", userId="u2", anonymousId="a2"),
+        *[_msg(f"x{n}", "04T10:00:00", userId=f"other{n}") for n in range(20)],
+    ])
+    resolve_identities(warehouse, settings)
+    ingest_messages(warehouse, [
+        _msg("m4", "05T10:00:00", userId="u1", anonymousId="a1"),
+        _msg("m5", "06T10:00:00", anonymousId="a2"),
+    ])
+    resolve_identities(warehouse, settings)
+    profiles = {row["profile_id"]: row for row in warehouse.fetch_dicts(warehouse.parse(
+        "SELECT profile_id, updated_at, last_message_id FROM profiles WHERE profile_id IN (:a, :b, :c)",
+        a=profile_id_for("m1"), b=profile_id_for("m2"), c=profile_id_for("m3")))}
+    assert {p: (row["updated_at"].day, row["last_message_id"]) for p, row in profiles.items()} == {
+        profile_id_for("m1"): (5, "m4"), profile_id_for("m3"): (6, "m5")}
+    seen = dict(warehouse.fetchall(warehouse.parse(
+        "SELECT id_value, last_seen FROM identities WHERE id_value IN ('a1', 'u1', 'a2', 'u2', 'other3')")))
+    assert {value: moment.day for value, moment in seen.items()} == {"a1": 5, "u1": 5, "a2": 6, "u2": 3,
+                                                                     "other3": 4}
+
+
 def test_traits_that_are_not_an_object_are_ignored_not_fatal(warehouse):
     ingest_messages(warehouse, [
         _msg("m1", "01T10:00:00", type="identify", userId="u1", traits={"plan": "free", "nested": {"a": [1, 2]}}),
