@@ -253,10 +253,13 @@ class Warehouse:
     def scratch(self, name: str, query: exp.Expression) -> exp.Table:
         """A session-local scratch table holding `query`'s rows (replacing one of that name)."""
         table = self.temp_table(name)
+        self._replace_scratch(table, query)
+        return table
+
+    def _replace_scratch(self, table: exp.Table, query: exp.Expression) -> None:
         self.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
         self.execute(exp.Create(this=table.copy(), kind="TABLE", expression=query,
                                 properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
-        return table
 
     def load_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> exp.Table:
         """A session-local scratch table of BIGINT columns holding `arrays` (equal lengths)."""
@@ -265,12 +268,9 @@ class Warehouse:
         self.execute(exp.Create(this=exp.Schema(this=table, expressions=[
             exp.ColumnDef(this=exp.to_identifier(column, quoted=True), kind=exp.DataType.build("BIGINT"))
             for column in arrays]), kind="TABLE", properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
-        self._insert_arrays(table, arrays)
-        return table
-
-    def _insert_arrays(self, target: exp.Table, arrays: dict[str, np.ndarray]) -> None:
         columns = list(arrays)
-        self.insert_rows(target, columns, list(zip(*(arrays[c].tolist() for c in columns), strict=True)))
+        self.insert_rows(table, columns, list(zip(*(arrays[c].tolist() for c in columns), strict=True)))
+        return table
 
     # JSON and text functions whose spelling differs per engine.
 

@@ -156,14 +156,23 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error as exc:
             raise WarehouseError(f"{exc}") from exc
 
-    def _insert_arrays(self, target: exp.Table, arrays: dict[str, np.ndarray]) -> None:
-        name = "engage_arrays_buffer"
-        self.connection.register(name, {column: np.ascontiguousarray(values) for column, values in arrays.items()})
+    def _replace_scratch(self, table: exp.Table, query: exp.Expression) -> None:
+        # One statement where the base drops, then creates: a run makes dozens of these.
+        self.execute(exp.Create(this=table.copy(), kind="TABLE", expression=query, replace=True,
+                                properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
+
+    def load_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> exp.Table:
+        # DuckDB scans a dict of numpy arrays in place: the table is made from them in one statement.
+        table = self.temp_table(name)
+        buffer = "engage_arrays_buffer"
+        self.connection.register(buffer, {column: np.ascontiguousarray(values) for column, values in arrays.items()})
         try:
-            self.execute(exp.insert(exp.select(*[exp.column(c, quoted=True) for c in arrays]).from_(name), target,
-                                    columns=[exp.to_identifier(c, quoted=True) for c in arrays]))
+            self._replace_scratch(table, exp.select(*[
+                exp.cast(exp.column(c, quoted=True), "BIGINT").as_(exp.to_identifier(c, quoted=True))
+                for c in arrays]).from_(buffer))
         finally:
-            self.connection.unregister(name)
+            self.connection.unregister(buffer)
+        return table
 
     def json_fields(self, rows: exp.Select, document: str,
                     fields: dict[str, tuple[tuple[str, ...], bool]]) -> exp.Select:
