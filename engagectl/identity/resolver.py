@@ -46,9 +46,10 @@ EVENT_REFS = "engage_event_refs"
 REPOINT = "engage_repoint"
 REPOINT_INDEX = "engage_repoint_index"
 SURVIVORS = "engage_survivors"
+ABSORBED_RECENCY = "engage_absorbed_recency"
 _SCRATCH = (DOCUMENT_IDS, OBSERVATIONS, OBSERVED, STORED, STORED_IDS, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS,
             NODE_RESULTS, EVENT_PROFILES, MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX,
-            SURVIVORS)
+            SURVIVORS, ABSORBED_RECENCY)
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
 _PROFILE_TABLES = ("events", "identities", "journey_progress", "changes")
@@ -324,6 +325,13 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
             warehouse.execute(exp.update(
                 warehouse.table(table), {"profile_id": exp.column("new_id", table="r")}, from_=repoint.copy(),
                 where=exp.column("profile_id", table=table).eq(exp.column("old_id", table="r"))))
+        # The survivor's last activity is the latest of its own and of those it absorbed (set
+        # once the survivor's row is written: it may be a profile created in this run).
+        absorbed = warehouse.parse("""
+            SELECT r.new_id AS profile_id, p.updated_at, p.last_message_id, p.last_source
+            FROM engage_repoint AS r JOIN profiles AS p ON p.profile_id = r.old_id""")
+        warehouse.scratch(ABSORBED_RECENCY, warehouse.latest_rows(
+            absorbed, ["profile_id"], ["updated_at"], ["updated_at", "last_message_id", "last_source"]))
         # Computed values and traits of a merged profile are recomputed on the survivor.
         merged_away = exp.select("old_id").from_(warehouse.temp_table(REPOINT))
         for table in ("computed_values", "profile_traits", "profiles"):
@@ -360,6 +368,13 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
         JOIN engage_event_refs AS l ON l.seq = y.seq
         WHERE :same_row AND profiles.updated_at <= l."timestamp" """,
         same_row=_same_row(warehouse, "profiles", ("profile_id",), "s", "profile_row")))
+    if len(gone):
+        # On the same moment the survivor's own activity stands.
+        warehouse.execute(warehouse.parse("""
+            UPDATE profiles SET updated_at = a.updated_at, last_message_id = a.last_message_id,
+                                last_source = a.last_source
+            FROM engage_absorbed_recency AS a
+            WHERE profiles.profile_id = a.profile_id AND profiles.updated_at < a.updated_at"""))
 
     # Identifiers attached in this run, and the latest sighting of stored ones.
     attached = np.flatnonzero(result.attached_event >= 0)

@@ -133,6 +133,23 @@ def test_a_later_run_updates_the_rows_of_stored_profiles_and_identifiers_it_meet
                                                                      "other3": 4}
 
 
+def test_a_survivor_takes_the_later_activity_of_a_stored_profile_it_absorbs(warehouse):
+    # u1's profile was last active on the 9th; the 3rd's event merges it into a1's older one,
+    # which then was last active on the 9th, as if both runs had been one.
+    settings = IdentitySettings()
+    ingest_messages(warehouse, [
+        _msg("m1", "01T10:00:00", anonymousId="a1"),
+        _msg("m2", "02T10:00:00", userId="u1"),
+        _msg("m9", "09T10:00:00", userId="u1"),
+    ])
+    resolve_identities(warehouse, settings)
+    ingest_messages(warehouse, [_msg("m3", "03T10:00:00", userId="u1", anonymousId="a1")])
+    resolve_identities(warehouse, settings)
+    rows = warehouse.fetch_dicts(warehouse.parse("SELECT profile_id, updated_at, last_message_id FROM profiles"))
+    assert [(r["profile_id"], r["updated_at"].day, r["last_message_id"]) for r in rows] == [
+        (profile_id_for("m1"), 9, "m9")]
+
+
 def test_traits_that_are_not_an_object_are_ignored_not_fatal(warehouse):
     ingest_messages(warehouse, [
         _msg("m1", "01T10:00:00", type="identify", userId="u1", traits={"plan": "free", "nested": {"a": [1, 2]}}),
