@@ -117,11 +117,12 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
             return report
         kernels = prepare_rules()
         warehouse.refresh_statistics("events")  # the new events were bulk-loaded since the last look
-        report.events = _scalar(warehouse, "SELECT COUNT(*) FROM events WHERE seq > :after", after=after)
         _number_nodes(warehouse, settings, after)
         kernels.result()
-        result = _replay(warehouse, settings, after)
-        _write(warehouse, result, after, report)
+        replayed = _replay(warehouse, settings, after)
+        _, event_seq, _ = replayed
+        report.events = len(event_seq)  # every event past the watermark went through the rules
+        _write(warehouse, replayed, after, report)
         warehouse.execute(warehouse.parse("DELETE FROM identity_watermark"))
         warehouse.execute(warehouse.parse(
             "INSERT INTO identity_watermark (last_seq, updated_at) VALUES (:last, CURRENT_TIMESTAMP)", last=last))
