@@ -57,7 +57,11 @@ def run_pipeline(project: "Project", warehouse: "Warehouse", as_of: datetime,
                  ingest: bool = True) -> RunResult:
     """Ingest (unless `ingest=False`) → resolve identities → compute as of `as_of`."""
     from engagectl.identity import resolve_identities
+    from engagectl.identity.replay import prepare_rules
 
+    # A process's first use of the identity kernels costs numba about half a second of set-up:
+    # started now, it runs while the warehouse loads the events.
+    prepare_rules()
     ingested = ingest_sources(project, warehouse) if ingest else None
     resolve_identities(warehouse, project.settings.identity)
     result = run_computations(project, warehouse, as_of, keys=keys, commit=commit or project_commit(project))
