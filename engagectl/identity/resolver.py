@@ -331,8 +331,10 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
         absorbed = warehouse.parse("""
             SELECT r.new_id AS profile_id, p.updated_at, p.last_message_id, p.last_source
             FROM engage_repoint AS r JOIN profiles AS p ON p.profile_id = r.old_id""")
-        warehouse.scratch(ABSORBED_RECENCY, warehouse.latest_rows(
-            absorbed, ["profile_id"], ["updated_at"], ["updated_at", "last_message_id", "last_source"]))
+        # (Message ids break ties between absorbed profiles: no two are equal.)
+        latest = warehouse.latest_rows(absorbed, ["profile_id"], ["updated_at", "last_message_id"],
+                                       ["updated_at", "last_message_id", "last_source"])
+        warehouse.scratch(ABSORBED_RECENCY, latest)
         # Computed values and traits of a merged profile are recomputed on the survivor.
         merged_away = exp.select("old_id").from_(warehouse.temp_table(REPOINT))
         for table in ("computed_values", "profile_traits", "profiles"):
