@@ -13,6 +13,7 @@ member list and adds its per-type counts, so no identifier is ever rewritten.
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -427,8 +428,11 @@ def compile_rules() -> None:
 _LOADER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engage-kernels")
 
 
+@functools.cache
 def prepare_rules() -> Future:
-    """Start `compile_rules` on a thread. A process's first call of a kernel costs numba about
-    0.2 s of set-up (a compile, once per installation, several seconds): the caller overlaps it
-    with warehouse work, which runs outside the GIL, and waits on the future before the kernels."""
+    """Start `compile_rules` on a thread, once per process. A process's first call of a kernel
+    costs numba 0.3-0.5 s of set-up (a compile, once per installation, several seconds): the
+    caller overlaps it with warehouse work, which runs outside the GIL, and waits on the future
+    before the kernels. Later callers get the same future (the pipeline starts it before ingest,
+    the identity run waits on it)."""
     return _LOADER.submit(compile_rules)
