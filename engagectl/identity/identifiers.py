@@ -104,8 +104,8 @@ def blocked(settings: IdentitySettings, id_type: exp.Expression, value: exp.Expr
 
 # The identifier types found in fixed places (`_column_candidates`, `_document_candidates`,
 # `_context_candidates`), by code. An observation carries its type as this small number, not as
-# text: tens of millions of rows are written, grouped and joined on it. A custom type (context.externalIds) has code -1
-# and its name beside it.
+# text: tens of millions of them are grouped and joined on it. A custom type
+# (context.externalIds) has code -1 and its name beside it.
 BUILT_IN_TYPES = ("user_id", "anonymous_id", "group_id", "email",
                   "android.id", "android.idfa", "android.push_token", "ios.id", "ios.idfa", "ios.push_token")
 CUSTOM = -1

@@ -97,14 +97,13 @@ def _collector_paused() -> Iterator[None]:
     1% incremental run. The run's garbage is a few megabytes; it is collected once the run is
     done, by the collections that follow.
     """
-    if not gc.isenabled():
-        yield
-        return
+    enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        if enabled:
+            gc.enable()
 
 
 def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> IdentityReport:
