@@ -36,9 +36,12 @@ def refresh_traits(warehouse: Warehouse, after: int, survivors: exp.Select) -> N
     identifies = warehouse.parse("""
         SELECT c.profile_id, x."timestamp", x.message_id, x.seq, x.traits
         FROM events AS x JOIN engage_trait_calls AS c ON x.seq = c.seq""")
-    entries = warehouse.parse('SELECT e.profile_id, e.key, e.value, e."timestamp" AS ts, e.seq, e.message_id FROM :e AS e',
+    entries = warehouse.parse("""
+        SELECT e.profile_id, e.key, e.value, e."timestamp" AS ts, e.seq, e.position, e.message_id FROM :e AS e""",
                               e=warehouse.json_entries(identifies, "traits").subquery())
-    latest = warehouse.latest_rows(entries, ["profile_id", "key"], ["ts", "seq"], ["value", "ts", "message_id"])
+    # Of a key written twice in one call, the later entry counts (as a JSON parser reads it).
+    latest = warehouse.latest_rows(entries, ["profile_id", "key"], ["ts", "seq", "position"],
+                                   ["value", "ts", "message_id"])
     # A JSON null may come back as SQL NULL (DuckDB) or as the JSON `null` (Postgres): both remove.
     warehouse.execute(warehouse.parse("""
         INSERT INTO profile_traits (profile_id, key, value, updated_at, message_id)

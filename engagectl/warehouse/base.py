@@ -308,10 +308,14 @@ class Warehouse:
 
     def json_entries(self, rows: exp.Select, document: str) -> exp.Select:
         """Every row of `rows` once per key of its JSON object column `document`, with columns
-        `key` and `value` (JSON) added; a document that is not an object gives no rows."""
+        `key`, `value` (JSON) and `position` (the entry's place in the document, counted from 1:
+        of a key written twice, the later entry is the one a JSON parser keeps) added; a
+        document that is not an object gives no rows."""
         is_object = exp.func("JSON_TYPEOF", exp.column(document)).eq(exp.Literal.string("object"))
         # The check runs inside the subquery, before JSON_EACH sees a row (it refuses non-objects).
-        return self.parse("SELECT r.*, t.key, t.value FROM :rows AS r CROSS JOIN JSON_EACH(:document) AS t",
+        return self.parse("""
+            SELECT r.*, t.key, t.value, t.position
+            FROM :rows AS r CROSS JOIN JSON_EACH(:document) WITH ORDINALITY AS t(key, value, position)""",
                           rows=rows.where(is_object).subquery(), document=exp.column(document, table="r"))
 
     def latest_rows(self, rows: exp.Select, group: list[str], order: list[str], columns: list[str]) -> exp.Select:

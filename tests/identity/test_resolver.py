@@ -8,7 +8,7 @@ import pytest
 
 from engagectl.config.models import IdentitySettings
 from engagectl.identity import profile_id_for, resolve_identities
-from engagectl.ingest import ingest_messages
+from engagectl.ingest import ingest_files, ingest_messages
 from engagectl.warehouse import open_warehouse
 
 
@@ -198,3 +198,13 @@ def test_identifiers_are_read_from_contexts_of_every_shape(warehouse):
     found = sorted((m, t, v) for m, t, v in rows if t != "anonymous_id")
     assert found == [("m1", "email", "bob@example.com"), ("m1", "ios.id", "123"), ("m1", "ios.idfa", "ad-1"),
                      ("m1", "ios.push_token", "t-1"), ("m2", "crm_id", "c-9"), ("m3", "android.id", "d-3")]
+
+
+def test_a_trait_written_twice_in_one_call_keeps_the_later_value(warehouse, tmp_path):
+    # JSON parsers keep the later of two entries with the same key; so does a profile.
+    path = tmp_path / "twice.jsonl"
+    path.write_text('{"type": "identify", "messageId": "m1", "timestamp": "2024-05-01T10:00:00Z", "userId": "u1",'
+                    ' "traits": {"plan": "free", "name": "Bob", "plan": "pro"}}\n')
+    ingest_files(warehouse, [str(path)])
+    resolve_identities(warehouse, IdentitySettings())
+    assert _traits(warehouse, profile_id_for("m1")) == {"plan": "pro", "name": "Bob"}
