@@ -215,9 +215,6 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> tup
         JOIN engage_nodes AS n ON n.type_code = o.type_code AND n.custom_type = o.custom_type
                               AND n.id_value = o.id_value AND n.observed = 1""",
         observations=_observations(warehouse, after)))
-    # Scratch tables read for the last time: their memory goes back to the engine for the writes.
-    for done in (DOCUMENT_IDS, OBSERVATIONS, OBSERVED, STORED_IDS):
-        warehouse.execute(exp.Drop(tables=[warehouse.temp_table(done)], kind="TABLE", exists=True))
     event_start, obs_node = by_event(event_seq, observed["seq"], observed["node"])
     del observed
 
