@@ -1,14 +1,16 @@
-"""The compiled rules' calendar periods agree with the reference's (graph.period_bucket)."""
+"""The compiled kernels: calendar periods agree with the reference's (graph.period_bucket); results
+go back to the warehouse in the order its rows are stored."""
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
 
+import numpy as np
 import pytest
 
 from engagectl.identity.graph import period_bucket
-from engagectl.identity.replay import PERIODS, _bucket
+from engagectl.identity.replay import PERIODS, _bucket, by_event, in_seq_order
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -27,3 +29,36 @@ def test_two_moments_share_a_compiled_bucket_exactly_when_they_share_a_calendar_
         assert (compiled[a] == compiled[b]) == (period_bucket(period, a) == period_bucket(period, b)), (a, b)
     distinct = {period_bucket(period, m) for m in moments}
     assert len({compiled[m] for m in moments}) == len(distinct)
+
+
+@pytest.mark.parametrize("gap", [1, 3, 10_000_000])  # dense seq numbers, sparse ones, and very sparse
+def test_results_go_back_in_seq_order_without_the_events_that_have_none(gap):
+    rng = np.random.default_rng(gap)
+    seqs = (np.arange(50_000) * gap + 7)[rng.permutation(50_000)]  # the replay's (time) order
+    values = rng.integers(-1, 40_000, 50_000)  # -1: no profile
+    ordered, kept = in_seq_order(seqs, values)
+    expected = np.argsort(seqs)
+    expected = expected[values[expected] >= 0]
+    assert ordered.tolist() == seqs[expected].tolist()
+    assert kept.tolist() == values[expected].tolist()
+
+
+@pytest.mark.parametrize("gap", [1, 10_000_000])  # dense seq numbers, and sparse ones
+def test_each_event_gets_its_own_nodes_in_ascending_order_in_replay_order(gap):
+    rng = np.random.default_rng(gap)
+    seqs = np.arange(20_000) * gap + 3
+    replay_order = seqs[rng.permutation(len(seqs))]
+    # Observations as the warehouse hands them over: several runs, each in seq order; some events
+    # carry none, some the same node twice.
+    obs_seq = np.sort(rng.choice(seqs, 50_000))
+    obs_node = rng.integers(0, 5_000, len(obs_seq))
+    cut = rng.permutation(len(obs_seq))[:5]
+    runs = np.split(np.arange(len(obs_seq)), np.sort(cut))
+    order = np.concatenate(runs[::-1])
+    start, nodes = by_event(replay_order, obs_seq[order], obs_node[order])
+    expected = {}
+    for seq, node in zip(obs_seq.tolist(), obs_node.tolist(), strict=True):
+        expected.setdefault(seq, []).append(node)
+    assert len(start) == len(replay_order) + 1
+    for rank, seq in enumerate(replay_order.tolist()):
+        assert nodes[start[rank]:start[rank + 1]].tolist() == sorted(expected.get(seq, []))
