@@ -339,7 +339,9 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
 
     # Identify traits, of the profiles that got identify calls or absorbed others: once the
     # events' profiles are written and merged profiles' rows repointed, which is all they read.
-    warehouse.load_arrays(SURVIVORS, {"profile_index": np.unique(result.root[result.merged_into])})
+    survivors = np.zeros(len(result.root), bool)  # marked, not np.unique'd: 0.15 s on 500k merges
+    survivors[result.root[result.merged_into]] = True
+    warehouse.load_arrays(SURVIVORS, {"profile_index": np.flatnonzero(survivors)})
     refresh_traits(warehouse, after, survivors=warehouse.parse("""
         SELECT ids.profile_id FROM engage_survivors AS s
         JOIN engage_profile_ids AS ids ON ids.profile_index = s.profile_index"""))
