@@ -308,7 +308,7 @@ def _by_event(event_seq, obs_seq, obs_node):
         at[obs_seq[j] - low + 1] += 1
     for i in range(span):
         at[i + 1] += at[i]
-    by_seq = np.empty(n_obs, np.int32)  # node numbers: `replay` refuses a run of 2^31
+    by_seq = np.empty(n_obs, np.int32)  # node numbers (`replay` refuses a run of 2^31 nodes)
     fill = at[:-1].copy()
     for j in range(n_obs):
         i = obs_seq[j] - low

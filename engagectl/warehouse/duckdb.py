@@ -201,10 +201,10 @@ class DuckDBWarehouse(Warehouse):
             inner.subquery("p", copy=False))
 
     def json_entries(self, rows: exp.Select, document: str) -> exp.Select:
-        # An object's keys and its values ('$.*'), each listed in document order by one parse:
-        # half the time of a cast to MAP, and a key written twice stays two entries (a MAP cast
-        # refuses the document). Anything but an object lists no keys and gives no rows. JSON
-        # null values arrive as the JSON `null`.
+        # An object's keys and its values ('$.*'), each listed in document order: the two parses
+        # take half the time of a cast to MAP, and a key written twice stays two entries (a MAP
+        # cast refuses the document). Anything but an object lists no keys and gives no rows.
+        # JSON null values arrive as the JSON `null`.
         keys = exp.func("json_keys", exp.column(document))
         values = exp.func("json_extract", exp.column(document), exp.Literal.string("$.*"))
         source = exp.select(exp.Star(), keys.as_("engage_keys"), values.as_("engage_values")).from_(
