@@ -20,6 +20,11 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+# Node, profile and event numbers, and a run's seq numbers counted from its watermark, are held
+# as int32: a run reaching this many of any is refused.
+MAX_RUN = int(np.iinfo(np.int32).max)
+TOO_LARGE = "an identity run of 2^31 events or identifiers is too large: resolve in smaller runs"
+
 # Period codes (IdentitySettings.period), in the order `PERIODS` lists them.
 PERIODS = ("ever", "daily", "weekly", "monthly", "annually")
 EVER = 0
@@ -373,9 +378,15 @@ def _int64(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.int64)
 
 
+def _int32(values: np.ndarray) -> np.ndarray:
+    """`_by_event` takes its observations as int32, the type the warehouse hands them over in."""
+    return np.ascontiguousarray(values, dtype=np.int32)
+
+
 def by_event(event_seq: np.ndarray, obs_seq: np.ndarray, obs_node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`event_start` and `obs_node` for `replay`: observations (seq, node) in any order, grouped by
-    the events of `event_seq` (already in the order to replay them)."""
+    the events of `event_seq` (already in the order to replay them). Observations are taken as
+    int32 (node numbers, and seq numbers counted from the run's watermark, are below `MAX_RUN`)."""
     if len(event_seq) and event_seq.max() - event_seq.min() > 4 * len(event_seq) + 1_000_000:
         # seq numbers this sparse would make the lookup table large: rank them first
         order = np.argsort(event_seq, kind="stable")
@@ -383,7 +394,7 @@ def by_event(event_seq: np.ndarray, obs_seq: np.ndarray, obs_node: np.ndarray) -
         ranks[order] = np.arange(len(event_seq))
         obs_seq = np.searchsorted(event_seq[order], obs_seq)  # = the rank of the event it belongs to
         event_seq = ranks
-    return _by_event(_int64(event_seq), _int64(obs_seq), _int64(obs_node))
+    return _by_event(_int64(event_seq), _int32(obs_seq), _int32(obs_node))
 
 
 def replay(event_start: np.ndarray, event_us: np.ndarray, obs_node: np.ndarray, node_type: np.ndarray,
@@ -397,8 +408,8 @@ def replay(event_start: np.ndarray, event_us: np.ndarray, obs_node: np.ndarray, 
     flagged in `tie`, and the caller runs again with keys for those profiles.
     """
     capacity = stored_created_us.shape[0] + node_type.shape[0] + 1
-    if max(capacity, event_us.shape[0]) >= np.iinfo(np.int32).max:
-        raise ValueError("an identity run of 2^31 events or identifiers is too large: resolve in smaller runs")
+    if max(capacity, event_us.shape[0]) >= MAX_RUN:
+        raise ValueError(TOO_LARGE)
     if keys is None:
         keys = np.zeros(capacity, np.int64)
     result = _replay(*[_int64(a) for a in (event_start, event_us, obs_node, node_type, limits, periods, owner_init,

@@ -24,7 +24,8 @@ from sqlglot import exp
 
 from engagectl.config.models import IdentitySettings
 from engagectl.identity.identifiers import blocked, document_observations, observations, priority_rank, type_name
-from engagectl.identity.replay import PERIODS, Replay, by_event, in_seq_order, prepare_rules, replay
+from engagectl.identity.replay import (MAX_RUN, PERIODS, TOO_LARGE, Replay, by_event, in_seq_order, prepare_rules,
+                                       replay)
 from engagectl.identity.traits import refresh_traits
 from engagectl.warehouse import Warehouse
 
@@ -114,6 +115,8 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
         last = _scalar(warehouse, "SELECT MAX(seq) FROM events") or 0
         if last <= after:
             return report
+        if last - after >= MAX_RUN:  # before any work: seq numbers past the watermark go by as int32
+            raise ValueError(TOO_LARGE)
         kernels = prepare_rules()
         warehouse.refresh_statistics("events")  # the new events were bulk-loaded since the last look
         _number_nodes(warehouse, settings, after)
@@ -210,17 +213,20 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> tup
         "SELECT seq, :us AS us FROM events WHERE seq > :after ORDER BY \"timestamp\", seq",
         us=warehouse.epoch_us(exp.column("timestamp", quoted=True)), after=after))
     event_seq, event_us = events["seq"], events["us"]
-    observed = warehouse.fetch_arrays(warehouse.parse("""
-        SELECT o.seq, n.node FROM :observations AS o
-        JOIN engage_nodes AS n ON n.type_code = o.type_code AND n.custom_type = o.custom_type
-                              AND n.id_value = o.id_value AND n.observed = 1""",
-        observations=_observations(warehouse, after)))
-    event_start, obs_node = by_event(event_seq, observed["seq"], observed["node"])
-    del observed
-
     types = warehouse.fetchall(warehouse.parse(
         "SELECT id_type, MIN(node), MAX(node) FROM engage_nodes GROUP BY id_type ORDER BY MIN(node)"))
     count = types[-1][2] + 1 if types else 0  # nodes are numbered 0, 1, … with no gap
+    if count >= MAX_RUN:
+        raise ValueError(TOO_LARGE)
+    # Both columns fit int32 (seq counted from the watermark): DuckDB hands 19M such rows over in
+    # 0.27 s, against 0.44 s as int64.
+    observed = warehouse.fetch_arrays(warehouse.parse("""
+        SELECT CAST(o.seq - :after AS INTEGER) AS seq, CAST(n.node AS INTEGER) AS node FROM :observations AS o
+        JOIN engage_nodes AS n ON n.type_code = o.type_code AND n.custom_type = o.custom_type
+                              AND n.id_value = o.id_value AND n.observed = 1""",
+        after=after, observations=_observations(warehouse, after)))
+    event_start, obs_node = by_event(event_seq - after, observed["seq"], observed["node"])
+    del observed
     node_type = np.empty(count, np.int64)
     for index, (_, low, high) in enumerate(types):  # a type's nodes are contiguous (sorted by type)
         node_type[low:high + 1] = index

@@ -208,3 +208,16 @@ def test_a_trait_written_twice_in_one_call_keeps_the_later_value(warehouse, tmp_
     ingest_files(warehouse, [str(path)])
     resolve_identities(warehouse, IdentitySettings())
     assert _traits(warehouse, profile_id_for("m1")) == {"plan": "pro", "name": "Bob"}
+
+
+def test_a_run_too_large_for_the_kernels_is_refused_before_it_writes_anything(warehouse, monkeypatch):
+    # Seq numbers past the watermark travel as int32: a run of 2^31 of them is refused up front.
+    from engagectl.identity import resolver
+
+    ingest_messages(warehouse, [_msg(f"m{i}", f"0{i}T10:00:00", userId=f"u{i}") for i in range(1, 4)])
+    monkeypatch.setattr(resolver, "MAX_RUN", 3)
+    with pytest.raises(ValueError, match="too large"):
+        resolve_identities(warehouse, IdentitySettings())
+    assert _profile_of(warehouse, "m1") is None
+    monkeypatch.setattr(resolver, "MAX_RUN", 4)
+    assert resolve_identities(warehouse, IdentitySettings()).events == 3
