@@ -299,9 +299,10 @@ def _replay(event_start, event_us, obs_node, node_type, limits, periods, owner_i
 def _by_event(event_seq, obs_seq, obs_node):
     """Group observations by event, each event's nodes in ascending order.
 
-    Observations arrive as a few thousand runs, each in seq order; events are wanted in time
-    order. The nodes are first counted and placed into seq slots, which reads and writes memory
-    in order, then gathered once per event in time order. (Radix-sorting (event rank, node) pairs
+    Observations arrive from DuckDB as a few thousand runs, each in seq order (any order gives
+    the same result, only slower); events are wanted in time order. The nodes are first counted
+    and placed into seq slots, which reads and writes memory in order, then gathered once per
+    event in time order. (Radix-sorting (event rank, node) pairs
     by rank, two passes of 2^12 buckets, took 1.45x as long.)
     """
     n_events = event_seq.shape[0]
@@ -379,7 +380,8 @@ def _int64(values: np.ndarray) -> np.ndarray:
 
 
 def _int32(values: np.ndarray) -> np.ndarray:
-    """`_by_event` takes its observations as int32, the type the warehouse hands them over in."""
+    """`_by_event` takes its observations as int32, the type the resolver fetches them as (no copy
+    from DuckDB; Postgres hands over int64)."""
     return np.ascontiguousarray(values, dtype=np.int32)
 
 
