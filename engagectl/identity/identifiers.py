@@ -126,12 +126,13 @@ _COLUMNS = ("seq", "type_code", "custom_type", "id_value")
 
 def _candidates(sources: exp.Expression, candidates: list[tuple[str, exp.Expression]],
                 condition: exp.Expression | None) -> list[exp.Select]:
+    # A missing value is left out by `_normalised`'s test alone: a test here as well would be
+    # pushed down beside it, and DuckDB would read a JSON path three times per row.
     selects = []
     for id_type, value in candidates:
-        present = value.is_(exp.null()).not_()
-        selects.append(exp.select(quoted_column("seq"), _code(id_type).as_("type_code"), _lit("").as_("custom_type"),
-                                  exp.cast(value, "TEXT").as_("raw_value")).from_(sources.copy())
-                       .where(exp.and_(condition.copy(), present) if condition is not None else present))
+        select = exp.select(quoted_column("seq"), _code(id_type).as_("type_code"), _lit("").as_("custom_type"),
+                            exp.cast(value, "TEXT").as_("raw_value")).from_(sources.copy())
+        selects.append(select.where(condition.copy()) if condition is not None else select)
     return selects
 
 
@@ -143,7 +144,7 @@ def _normalised(selects: list[exp.Select]) -> exp.Select:
     normalised = exp.func("LOWER", exp.func("TRIM", quoted_column("raw_value")))
     columns = [quoted_column(c) for c in _COLUMNS[:3]]
     candidates = exp.select(*columns, normalised.as_("id_value")).from_(union.subquery("candidates", copy=False))
-    keep = exp.and_(quoted_column("id_value").is_(exp.null()).not_(), quoted_column("id_value").neq(_lit("")))
+    keep = quoted_column("id_value").neq(_lit(""))  # NULL too: NULL <> '' is not true
     return exp.select(*[quoted_column(c) for c in _COLUMNS]).from_(
         candidates.subquery("normalised", copy=False)).where(keep)
 

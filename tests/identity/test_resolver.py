@@ -97,6 +97,18 @@ def test_events_without_any_identifier_stay_unresolved(warehouse):
     assert _profile_of(warehouse, "m1") is None
 
 
+def test_blank_and_missing_values_are_not_identifiers(warehouse):
+    ingest_messages(warehouse, [
+        _msg("m1", "01T10:00:00", userId="   ", properties={"email": ""}),
+        _msg("m2", "02T10:00:00", type="identify", userId=" ", anonymousId="A1",
+             traits={"email": "  "}, context={"traits": {"email": None}}),
+    ])
+    resolve_identities(warehouse, IdentitySettings())
+    assert _profile_of(warehouse, "m1") is None
+    rows = warehouse.fetchall(warehouse.parse("SELECT id_type, id_value FROM identities"))
+    assert rows == [("anonymous_id", "a1")]
+
+
 def test_identifier_last_seen_follows_new_events(warehouse):
     ingest_messages(warehouse, [_msg("m1", "01T10:00:00", userId="u1")])
     resolve_identities(warehouse, IdentitySettings())
