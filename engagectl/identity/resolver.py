@@ -168,16 +168,16 @@ def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) 
         FROM identities AS i JOIN engage_stored_profiles AS s ON s.profile_id = i.profile_id""",
              row=_row(warehouse, "i"))
     stored = exp.alias_(warehouse.temp_table(STORED_IDS), "s", table=True)
-    _scratch(warehouse, NODES, """
-        SELECT ROW_NUMBER() OVER (ORDER BY :rank, id_type, id_value) - 1 AS node, n.*
-        FROM (SELECT o.id_type, o.id_value, o.type_code, o.custom_type, 1 AS observed, s.profile_index, s.first_seen,
-                     s.identity_row
-              FROM engage_observed AS o LEFT JOIN :stored ON s.id_type = o.id_type AND s.id_value = o.id_value
-              UNION ALL
-              SELECT s.id_type, s.id_value, NULL, NULL, 0, s.profile_index, s.first_seen, s.identity_row FROM :stored
-              WHERE NOT EXISTS (SELECT 1 FROM engage_observed AS o
-                                WHERE o.id_type = s.id_type AND o.id_value = s.id_value)) AS n""",
-             rank=priority_rank(settings), stored=stored)
+    identifiers = warehouse.parse("""
+        SELECT o.id_type, o.id_value, o.type_code, o.custom_type, 1 AS observed, s.profile_index, s.first_seen,
+               s.identity_row
+        FROM engage_observed AS o LEFT JOIN :stored ON s.id_type = o.id_type AND s.id_value = o.id_value
+        UNION ALL
+        SELECT s.id_type, s.id_value, NULL, NULL, 0, s.profile_index, s.first_seen, s.identity_row FROM :stored
+        WHERE NOT EXISTS (SELECT 1 FROM engage_observed AS o
+                          WHERE o.id_type = s.id_type AND o.id_value = s.id_value)""", stored=stored)
+    warehouse.numbered_scratch(NODES, identifiers, [priority_rank(settings), exp.column("id_type"),
+                                                    exp.column("id_value")], "node")
 
 
 def _row(warehouse: Warehouse, alias: str) -> exp.Expression:

@@ -256,6 +256,13 @@ class Warehouse:
         self._replace_scratch(table, query)
         return table
 
+    def numbered_scratch(self, name: str, rows: exp.Select, order: list[exp.Expression], number: str) -> exp.Table:
+        """A scratch table (`scratch`) of `rows`, each with its place in `order` as the column
+        `number` (0, 1, …; `order` must leave no two rows tied)."""
+        ranked = exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[o.copy() for o in order]))
+        return self.scratch(name, exp.select((ranked - exp.Literal.number(1)).as_(number), exp.Star()).from_(
+            rows.subquery("r", copy=False)))
+
     def _replace_scratch(self, table: exp.Table, query: exp.Expression) -> None:
         self.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
         self.execute(exp.Create(this=table.copy(), kind="TABLE", expression=query,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+
+import numpy as np
 import pytest
 from sqlglot import exp
 
@@ -87,6 +90,23 @@ def test_a_failed_transaction_leaves_nothing(warehouse):
     with warehouse.transaction():
         warehouse.execute(warehouse.parse("INSERT INTO runs (run_id) VALUES ('r2')"))
     assert warehouse.fetch_dicts(warehouse.parse("SELECT run_id FROM runs")) == [{"run_id": "r2"}]
+
+
+def test_a_numbered_scratch_table_numbers_rows_from_zero_in_the_order_given(warehouse):
+    # More rows than one DuckDB row group, loaded shuffled, numbered inside a transaction (where
+    # DuckDB's rowids of uncommitted rows start far from 0) and outside one.
+    values = np.random.default_rng(3).permutation(150_000)
+    for in_transaction in (True, False):
+        with warehouse.transaction() if in_transaction else contextlib.nullcontext():
+            warehouse.load_arrays("engage_test_values", {"v": values})
+            warehouse.numbered_scratch("engage_test_numbered", warehouse.parse(
+                "SELECT v, v % 7 AS bucket FROM engage_test_values"),
+                [exp.column("bucket"), exp.Ordered(this=exp.column("v"), desc=True)], "place")
+            numbered = warehouse.fetch_arrays(warehouse.parse(
+                "SELECT place, v, bucket FROM engage_test_numbered ORDER BY place"))
+        expected = sorted(values.tolist(), key=lambda v: (v % 7, -v))
+        assert numbered["place"].tolist() == list(range(len(values)))
+        assert numbered["v"].tolist() == expected
 
 
 def test_json_columns_read_back_with_sqlglot_json_access(warehouse):
