@@ -14,25 +14,24 @@ TOUCHED = "engage_trait_profiles"
 CALLS = "engage_trait_calls"
 
 
-def refresh_traits(warehouse: Warehouse, after: int, survivors: exp.Select) -> None:
-    """Recompute the traits of the profiles that got identify calls among the events past `after`,
-    and of `survivors` (a query of profile ids: those that absorbed others in this run)."""
+def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_calls: exp.Select) -> None:
+    """Recompute the traits of the `touched` profiles (a query of profile ids: those that got
+    identify calls with traits among the events past `after`, or absorbed others in this run).
+    `new_calls` lists those identify calls as (seq, profile_id)."""
     # The touched profiles are materialised first: joined from a table, the identify history is
     # read for those profiles only (an IN (subquery) let DuckDB expand every identify's traits).
-    touched = warehouse.scratch(TOUCHED, warehouse.parse("""
-        SELECT DISTINCT profile_id FROM events
-        WHERE seq > :after AND type = 'identify' AND traits IS NOT NULL AND profile_id IS NOT NULL
-        UNION
-        SELECT profile_id FROM :survivors AS s""", after=after, survivors=survivors.subquery()))
+    touched = warehouse.scratch(TOUCHED, touched)
     warehouse.execute(warehouse.parse(
         "DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM engage_trait_profiles)"))
-    # Their identify calls are found on narrow columns first; only those calls' traits are read
-    # (joined on profile_id, every identify call's traits would be read before the join filters).
-    # A call without traits gives no entries below: testing `traits` here would read that column
-    # for every event.
+    # Their earlier identify calls are found on narrow columns first; only those calls' traits are
+    # read (joined on profile_id, every identify call's traits would be read before the join
+    # filters). A call without traits gives no entries below: testing `traits` here would read
+    # that column for every event.
     calls = warehouse.scratch(CALLS, warehouse.parse("""
+        SELECT c.seq, c.profile_id FROM :calls AS c
+        UNION ALL
         SELECT x.seq, x.profile_id FROM events AS x JOIN engage_trait_profiles AS p ON x.profile_id = p.profile_id
-        WHERE x.type = 'identify'"""))
+        WHERE x.type = 'identify' AND x.seq <= :after""", calls=new_calls.subquery(), after=after))
     identifies = warehouse.parse("""
         SELECT c.profile_id, x."timestamp", x.message_id, x.seq, x.traits
         FROM events AS x JOIN engage_trait_calls AS c ON x.seq = c.seq""")
