@@ -15,7 +15,8 @@ Generates Segment-spec JSONL with `bench/generate.py` (10M events / 500k people 
 
 Each identity run is timed `ENGAGE_BENCH_REPEAT` times (default 3), each time on a fresh copy
 of the warehouse as it was before the run, and the median is reported: on a shared machine
-single runs of the same code were seen to differ by a fifth.
+single runs of the same code were seen to differ by a fifth. Full and incremental runs take
+turns, so a machine that slows down or speeds up meanwhile moves both, not their ratio.
 """
 
 from __future__ import annotations
@@ -183,10 +184,19 @@ def run(scale: str) -> list[Figure]:
 
     baseline = _child("read_json", str(base), str(work / "baseline.duckdb"))
     ingest = _child("ingest", str(base), db)
-    full, full_runs = _repeated_identity(db)
+    full_before, incremental_before = db + ".full", db + ".incremental"
+    _snapshot(db, full_before)
+    full_runs = [_child("identity", db)]
     plain = _child("plain_loop", db)
     _child("ingest", str(extra), db)
-    incremental, incremental_runs = _repeated_identity(db)
+    _snapshot(db, incremental_before)
+    incremental_runs = [_child("identity", db)]
+    for _ in range(1, _repeat()):
+        full_runs.append(_identity_on_copy(full_before, db))
+        incremental_runs.append(_identity_on_copy(incremental_before, db))
+    for snapshot in (full_before, incremental_before):
+        os.unlink(snapshot)
+    full, incremental = _median(full_runs), _median(incremental_runs)
 
     rate = full["events"] / full["seconds"]
     plain_rate = plain["events"] / plain["seconds"]
@@ -209,23 +219,28 @@ def run(scale: str) -> list[Figure]:
     ]
 
 
-def _repeated_identity(db: str) -> tuple[dict, list[dict]]:
-    """The identity step run `ENGAGE_BENCH_REPEAT` times, each on a copy of the warehouse as it
-    is now; returns the run of median time, and every run. The last run's result stays in `db`."""
-    repeat = max(int(os.environ.get("ENGAGE_BENCH_REPEAT", 3)), 1)
+def _repeat() -> int:
+    return max(int(os.environ.get("ENGAGE_BENCH_REPEAT", 3)), 1)
+
+
+def _snapshot(db: str, copy: str) -> None:
+    """`db` as it is now, kept in `copy` for later runs to start from."""
     if os.path.exists(db + ".wal"):
         raise RuntimeError(f"{db} was left with a write-ahead log: a copy of the file alone would miss it")
-    before = db + ".before"
-    shutil.copyfile(db, before)
-    runs = []
-    for attempt in range(repeat):
-        if attempt:
-            shutil.copyfile(before, db)
-        os.sync()  # the copy's writes are not left to land during the timed run
-        runs.append(_child("identity", db))
-    os.unlink(before)
+    shutil.copyfile(db, copy)
+    os.sync()  # the copy's writes are not left to land during the next timed run
+
+
+def _identity_on_copy(snapshot: str, db: str) -> dict:
+    """The identity step on `db` made a fresh copy of `snapshot`."""
+    shutil.copyfile(snapshot, db)
+    os.sync()  # the copy's writes are not left to land during the timed run
+    return _child("identity", db)
+
+
+def _median(runs: list[dict]) -> dict:
     ordered = sorted(runs, key=lambda r: r["seconds"])
-    return ordered[(len(ordered) - 1) // 2], runs
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _seconds(runs: list[dict]) -> str:
