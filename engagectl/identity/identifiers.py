@@ -141,12 +141,14 @@ def _normalised(selects: list[exp.Select]) -> exp.Select:
     lower-cased, blank ones left out: rows of `_COLUMNS`."""
     # One call, no copies: unioning one select at a time copies the growing tree each time.
     union = exp.union(*selects, distinct=False, copy=False)
-    normalised = exp.func("LOWER", exp.func("TRIM", quoted_column("raw_value")))
+    trimmed = exp.func("TRIM", quoted_column("raw_value"))
     columns = [quoted_column(c) for c in _COLUMNS[:3]]
-    candidates = exp.select(*columns, normalised.as_("id_value")).from_(union.subquery("candidates", copy=False))
-    keep = quoted_column("id_value").neq(_lit(""))  # NULL too: NULL <> '' is not true
-    return exp.select(*[quoted_column(c) for c in _COLUMNS]).from_(
-        candidates.subquery("normalised", copy=False)).where(keep)
+    # Blank is tested on the trimmed value: lower-casing changes no value's emptiness, and the
+    # test is pushed down to every scan apart from the projection (a third of its time).
+    # NULL is left out too: NULL <> '' is not true.
+    candidates = exp.select(*columns, exp.func("LOWER", trimmed).as_("id_value")).from_(
+        union.subquery("candidates", copy=False)).where(trimmed.copy().neq(_lit("")))
+    return exp.select(*[quoted_column(c) for c in _COLUMNS]).from_(candidates.subquery("normalised", copy=False))
 
 
 def _new_events(after_seq: int) -> exp.Expression:
