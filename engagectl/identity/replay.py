@@ -302,8 +302,8 @@ def _by_event(event_seq, obs_seq, obs_node):
     Observations arrive from DuckDB as a few thousand runs, each in seq order (any order gives
     the same result, only slower); events are wanted in time order. The nodes are first counted
     and placed into seq slots, which reads and writes memory in order, then gathered once per
-    event in time order. (Radix-sorting (event rank, node) pairs
-    by rank, two passes of 2^12 buckets, took 1.45x as long.)
+    event in time order. (Radix-sorting (event rank, node) pairs by rank, two passes of 2^12
+    buckets, took 1.45x as long.)
     """
     n_events = event_seq.shape[0]
     n_obs = obs_seq.shape[0]

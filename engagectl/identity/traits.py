@@ -20,7 +20,7 @@ def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_ca
     `new_calls` lists those identify calls as (seq, profile_id)."""
     # The touched profiles are materialised first: joined from a table, the identify history is
     # read for those profiles only (an IN (subquery) let DuckDB expand every identify's traits).
-    touched = warehouse.scratch(TOUCHED, touched)
+    touched_table = warehouse.scratch(TOUCHED, touched)
     warehouse.execute(warehouse.parse(
         "DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM engage_trait_profiles)"))
     # Their earlier identify calls are found on narrow columns first; only those calls' traits are
@@ -46,5 +46,5 @@ def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_ca
         INSERT INTO profile_traits (profile_id, key, value, updated_at, message_id)
         SELECT profile_id, key, value, ts, message_id FROM :latest AS l
         WHERE value IS NOT NULL AND CAST(value AS TEXT) <> 'null'""", latest=latest.subquery()))
-    for scratch in (touched, calls):
+    for scratch in (touched_table, calls):
         warehouse.execute(exp.Drop(tables=[scratch], kind="TABLE", exists=True))

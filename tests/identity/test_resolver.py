@@ -110,10 +110,11 @@ def test_blank_and_missing_values_are_not_identifiers(warehouse):
 
 
 def test_an_identify_call_without_identifiers_gives_no_profile_and_no_traits(warehouse):
-    # Alone in its run (no event of the run has a profile), then beside one that resolves.
+    # Alone in its run (no event of the run has a profile), then beside one that resolves: the
+    # later call without identifiers must not land on that profile.
     ingest_messages(warehouse, [_msg("m1", "01T10:00:00", type="identify", userId=" ", traits={"plan": "pro"})])
     resolve_identities(warehouse, IdentitySettings())
-    ingest_messages(warehouse, [_msg("m2", "02T10:00:00", type="identify", traits={"plan": "free"}),
+    ingest_messages(warehouse, [_msg("m2", "04T10:00:00", type="identify", traits={"plan": "free"}),
                                 _msg("m3", "03T10:00:00", type="identify", userId="u1", traits={"plan": "team"})])
     resolve_identities(warehouse, IdentitySettings())
     assert [_profile_of(warehouse, m) for m in ("m1", "m2")] == [None, None]
