@@ -185,11 +185,11 @@ def run(scale: str) -> list[Figure]:
     baseline = _child("read_json", str(base), str(work / "baseline.duckdb"))
     ingest = _child("ingest", str(base), db)
     full_before, incremental_before = db + ".full", db + ".incremental"
-    _snapshot(db, full_before)
+    _copy(db, full_before)
     full_runs = [_child("identity", db)]
     plain = _child("plain_loop", db)
     _child("ingest", str(extra), db)
-    _snapshot(db, incremental_before)
+    _copy(db, incremental_before)
     incremental_runs = [_child("identity", db)]
     for _ in range(1, _repeat()):
         full_runs.append(_identity_on_copy(full_before, db))
@@ -223,19 +223,21 @@ def _repeat() -> int:
     return max(int(os.environ.get("ENGAGE_BENCH_REPEAT", 3)), 1)
 
 
-def _snapshot(db: str, copy: str) -> None:
-    """`db` as it is now, kept in `copy` for later runs to start from."""
-    if os.path.exists(db + ".wal"):
-        raise RuntimeError(f"{db} was left with a write-ahead log: a copy of the file alone would miss it")
-    shutil.copyfile(db, copy)
-    os.sync()  # the copy's writes are not left to land during the next timed run
-
-
 def _identity_on_copy(snapshot: str, db: str) -> dict:
     """The identity step on `db` made a fresh copy of `snapshot`."""
-    shutil.copyfile(snapshot, db)
-    os.sync()  # the copy's writes are not left to land during the timed run
+    _copy(snapshot, db)
     return _child("identity", db)
+
+
+def _copy(source: str, target: str) -> None:
+    """`source` copied to `target` (a snapshot kept, or a run's fresh start)."""
+    # DuckDB keeps commits not yet checkpointed into the file in `<file>.wal`: one beside the
+    # source would be missed by the copy, one beside the target replayed onto it when opened.
+    for database in (source, target):
+        if os.path.exists(database + ".wal"):
+            raise RuntimeError(f"{database} has a write-ahead log: the copy would not be the snapshot")
+    shutil.copyfile(source, target)
+    os.sync()  # the copy's writes are not left to land during the next timed run
 
 
 def _median(runs: list[dict]) -> dict:
