@@ -10,6 +10,7 @@ matching and matching is retried.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,9 +21,18 @@ from engagectl.config.models import IdentitySettings
 Node = tuple[str, str]  # (id_type, id_value)
 
 
+# A profile id is the first 72 bits of its creating message id's MD5, in base64url: 12
+# characters, the most DuckDB keeps inline in a string's own 16 bytes. Longer ids live out of
+# line and every join, hash and update of a profile id pays for it: a 10M-event identity run
+# spent a tenth of its time on 29-character ids. At 72 bits, 100M profiles draw the same id
+# about once in a million warehouses.
+PROFILE_ID_LENGTH = 12
+
+
 def profile_id_for(message_id: str) -> str:
     """A profile's id, derived from the message that created it: stable across runs and engines."""
-    return "prof_" + hashlib.md5(message_id.encode("utf-8")).hexdigest()[:24]
+    digest = base64.urlsafe_b64encode(hashlib.md5(message_id.encode("utf-8")).digest())
+    return digest[:PROFILE_ID_LENGTH].decode("ascii")
 
 
 def period_bucket(period: str, moment: datetime) -> tuple | None:

@@ -23,6 +23,7 @@ import numpy as np
 from sqlglot import exp
 
 from engagectl.config.models import IdentitySettings
+from engagectl.identity.graph import PROFILE_ID_LENGTH
 from engagectl.identity.identifiers import blocked, document_observations, observations, priority_rank, type_name
 from engagectl.identity.replay import (MAX_RUN, PERIODS, TOO_LARGE, Replay, by_event, in_seq_order, prepare_rules,
                                        replay)
@@ -59,9 +60,7 @@ _PROFILE_TABLES = ("events", "identities", "journey_progress", "changes")
 
 def _profile_id(warehouse: Warehouse, message_id: exp.Expression) -> exp.Expression:
     """The id of a profile created by the message `message_id` (graph.profile_id_for)."""
-    digest = exp.Substring(this=warehouse.md5(message_id), start=exp.Literal.number(1),
-                           length=exp.Literal.number(24))
-    return exp.DPipe(this=exp.Literal.string("prof_"), expression=digest, safe=True)
+    return warehouse.digest_text(message_id, PROFILE_ID_LENGTH)
 
 
 @dataclass

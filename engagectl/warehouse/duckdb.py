@@ -249,6 +249,9 @@ class DuckDBWarehouse(Warehouse):
     def epoch_us(self, moment: exp.Expression) -> exp.Expression:
         return exp.func("epoch_us", moment)
 
+    def md5_base64(self, text: exp.Expression) -> exp.Expression:
+        return exp.ToBase64(this=exp.Unhex(this=exp.MD5(this=text)))
+
     def row_locator(self, alias: str) -> exp.Expression | None:
         # A row keeps its rowid through updates and others' deletes; only a checkpoint, after
         # the commit, renumbers rows.
