@@ -368,10 +368,9 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
     warehouse.load_arrays(IDENTIFY_CALLS, {"seq": identify, "profile_index": identify_profiles})
     warehouse.load_arrays(TOUCHED_INDEX, {"profile_index": np.flatnonzero(touched)})
     refresh_traits(warehouse, after, touched=warehouse.parse("""
-        SELECT ids.profile_id FROM engage_touched_index AS t
+        SELECT ids.profile_index, ids.profile_id FROM engage_touched_index AS t
         JOIN engage_profile_ids AS ids ON ids.profile_index = t.profile_index"""), new_calls=warehouse.parse("""
-        SELECT c.seq, ids.profile_id FROM engage_identify_calls AS c
-        JOIN engage_profile_ids AS ids ON ids.profile_index = c.profile_index"""))
+        SELECT c.seq, c.profile_index FROM engage_identify_calls AS c"""))
 
     # Each profile's latest event of the run, for recency (roots only carry one).
     with_latest = np.flatnonzero(result.latest_event >= 0)
