@@ -323,7 +323,9 @@ def _by_event(event_seq, obs_seq, obs_node):
     the same result, only slower); events are wanted in time order. The nodes are first counted
     and placed into seq slots, which reads and writes memory in order, then gathered once per
     event in time order. (Radix-sorting (event rank, node) pairs by rank, two passes of 2^12
-    buckets, took 1.45x as long.)
+    buckets, took 1.45x as long.) Each event's slot is looked up in a pass of its own: loads that
+    depend on nothing but the event overlap in memory, where behind the sort of the event before
+    they wait in turn (10M events: 0.49 -> 0.41 s).
     """
     n_events = event_seq.shape[0]
     n_obs = obs_seq.shape[0]
@@ -340,13 +342,18 @@ def _by_event(event_seq, obs_seq, obs_node):
         i = obs_seq[j] - low
         by_seq[fill[i]] = obs_node[j]
         fill[i] += 1
+    first = np.empty(n_events, np.int64)
+    count = np.empty(n_events, np.int32)
+    for r in range(n_events):
+        i = event_seq[r] - low
+        first[r] = at[i]
+        count[r] = at[i + 1] - at[i]
     start = np.empty(n_events + 1, np.int64)
     nodes = np.empty(n_obs, np.int64)
     k = 0
     for r in range(n_events):
         start[r] = k
-        i = event_seq[r] - low
-        for a in range(at[i], at[i + 1]):  # events carry a handful of identifiers: insertion sort
+        for a in range(first[r], first[r] + count[r]):  # a handful of identifiers: insertion sort
             node = by_seq[a]
             b = k - 1
             while b >= start[r] and nodes[b] > node:
