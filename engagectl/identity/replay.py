@@ -50,7 +50,7 @@ class Replay:
     profiles: int              # profiles numbered (stored + created)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _find(parent, p):
     root = p
     while parent[root] != root:
@@ -60,7 +60,7 @@ def _find(parent, p):
     return root
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _civil(days):
     """(year, month) of a day number since 1970-01-01 (H. Hinnant's civil_from_days)."""
     z = days + 719468
@@ -74,7 +74,7 @@ def _civil(days):
     return year, month
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _bucket(period, us):
     """The calendar period a moment falls in, as one number (graph.period_bucket)."""
     days = us // _DAY_US
@@ -88,7 +88,7 @@ def _bucket(period, us):
     return year
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _older(a, b, created_us, keys):
     """Whether profile a survives b: created earlier, or at the same moment with the smaller id."""
     if created_us[a] != created_us[b]:
@@ -96,7 +96,7 @@ def _older(a, b, created_us, keys):
     return keys[a] < keys[b]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _fits(matched, n_matched, fresh, n_fresh, moment, node_type, limits, periods, counts, head, nxt,
           first_us, added):
     """graph.IdentityGraph._fits: whether attaching `fresh` and merging `matched` keeps every limit."""
@@ -145,7 +145,7 @@ def _fits(matched, n_matched, fresh, n_fresh, moment, node_type, limits, periods
     return ok
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _add_member(profile, node, counts, node_type, head, tail, nxt):
     """Append a node to a profile's member list and count it under its type."""
     counts[profile, node_type[node]] += 1
@@ -156,7 +156,7 @@ def _add_member(profile, node, counts, node_type, head, tail, nxt):
     tail[profile] = node
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _attach(profile, node, moment, event, owner, first_us, attached_event, counts, node_type, head, tail, nxt):
     owner[node] = profile
     first_us[node] = moment
@@ -164,7 +164,7 @@ def _attach(profile, node, moment, event, owner, first_us, attached_event, count
     _add_member(profile, node, counts, node_type, head, tail, nxt)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _replay(event_start, event_us, obs_node, node_type, limits, periods, owner_init, first_init,
             stored_created_us, keys):
     n_events = event_us.shape[0]
@@ -295,7 +295,7 @@ def _replay(event_start, event_us, obs_node, node_type, limits, periods, owner_i
             tie, n_profiles)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _first_seen(obs_node, n_nodes):
     """Node numbers in the order the events first carry them: `obs_node` renumbered, and each
     node's new number (`new_of`). Nodes no event carries (a stored profile's others) come last."""
@@ -315,7 +315,7 @@ def _first_seen(obs_node, n_nodes):
     return renumbered, new_of
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _by_event(event_seq, obs_seq, obs_node):
     """Group observations by event, each event's nodes in ascending order.
 
@@ -365,7 +365,7 @@ def _by_event(event_seq, obs_seq, obs_node):
     return start, nodes
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _in_seq_order(event_seq, values, low, span):
     # One pass of scattered writes, each value into its event's seq slot, then in-order passes:
     # looking each seq's event up, then its value, was two scattered passes and took 2.5x as long.
@@ -399,6 +399,38 @@ def in_seq_order(event_seq: np.ndarray, values: np.ndarray) -> tuple[np.ndarray,
         order = order[values[order] >= 0]
         return event_seq[order], values[order]
     return _in_seq_order(_int64(event_seq), _int64(values), low, span)
+
+
+@numba.njit(cache=True, nogil=True)
+def _top_nodes(obs_seq, obs_node, seqs, low, span):
+    lowest = np.full(span, -1, np.int32)
+    for j in range(obs_seq.shape[0]):
+        i = obs_seq[j] - low
+        if 0 <= i < span and (lowest[i] < 0 or obs_node[j] < lowest[i]):
+            lowest[i] = obs_node[j]
+    top = np.empty(seqs.shape[0], np.int64)
+    for k in range(seqs.shape[0]):
+        top[k] = lowest[seqs[k] - low]
+    return top
+
+
+def top_nodes(obs_seq: np.ndarray, obs_node: np.ndarray, seqs: np.ndarray) -> np.ndarray:
+    """The top (highest-priority: lowest) node of each event of `seqs`, -1 for one that carries
+    none, from the observations (seq, node) in any order; seq numbers as `by_event` takes them."""
+    if not len(seqs):
+        return np.empty(0, np.int64)
+    low, high = int(seqs.min()), int(seqs.max())
+    if high - low > 4 * len(obs_seq) + 1_000_000:  # too sparse for a table by seq: rank them first
+        order = np.argsort(seqs)
+        ranks = np.searchsorted(seqs[order], obs_seq)
+        found = ranks < len(seqs)
+        found[found] = seqs[order][ranks[found]] == obs_seq[found]
+        top = _top_nodes(_int32(ranks[found]), _int32(obs_node[found]), np.arange(len(seqs), dtype=np.int64), 0,
+                         len(seqs))
+        result = np.empty(len(seqs), np.int64)
+        result[order] = top
+        return result
+    return _top_nodes(_int32(obs_seq), _int32(obs_node), _int64(seqs), low, high - low + 1)
 
 
 def _int64(values: np.ndarray) -> np.ndarray:
@@ -462,6 +494,7 @@ def compile_rules() -> None:
     result = replay(event_start, np.array([0, 1]), obs_node, np.array([0, 1]), np.array([1, 5]), np.array([0, 3]),
                     np.array([-1, -1]), np.array([0, 0]), np.zeros(0, np.int64))
     in_seq_order(np.array([1, 2]), result.event_profile)
+    top_nodes(np.array([1, 2, 2]), np.array([0, 0, 1]), np.array([2]))
 
 
 _LOADER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engage-kernels")

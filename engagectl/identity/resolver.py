@@ -6,7 +6,8 @@
 2. The warehouse hands over the events (seq, timestamp) in time order and their (seq, node)
    pairs as numpy arrays; a compiled pass groups the nodes by event, and every event goes
    through Segment's ordered rules, compiled (`replay.py`), with the stored graph the run
-   touches loaded as its starting point.
+   touches loaded as its starting point. The kernels run on one core; on the other the
+   warehouse meanwhile narrows the run's identify traits to the latest per top node.
 3. The results go back as arrays and are written set-based: profiles, identities, merges, the
    profile of every event, recency, and identify traits.
 """
@@ -14,7 +15,8 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +28,8 @@ from engagectl.config.models import IdentitySettings
 from engagectl.identity.graph import PROFILE_ID_LENGTH
 from engagectl.identity.identifiers import blocked, document_observations, observations, priority_rank, type_name
 from engagectl.identity.replay import (MAX_RUN, PERIODS, TOO_LARGE, Replay, by_event, in_seq_order, prepare_rules,
-                                       replay)
-from engagectl.identity.traits import refresh_traits
+                                       replay, top_nodes)
+from engagectl.identity.traits import BY_NODE, latest_by_node, refresh_traits
 from engagectl.warehouse import Warehouse
 
 DOCUMENT_IDS = "engage_document_ids"
@@ -49,10 +51,11 @@ REPOINT = "engage_repoint"
 REPOINT_INDEX = "engage_repoint_index"
 TOUCHED_INDEX = "engage_touched_index"
 IDENTIFY_CALLS = "engage_identify_calls"
+CALL_PROFILES = "engage_call_profiles"
 ABSORBED_RECENCY = "engage_absorbed_recency"
 _SCRATCH = (DOCUMENT_IDS, OBSERVATIONS, OBSERVED, STORED, STORED_IDS, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS,
             NODE_RESULTS, EVENT_PROFILES, MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX,
-            TOUCHED_INDEX, IDENTIFY_CALLS, ABSORBED_RECENCY)
+            TOUCHED_INDEX, IDENTIFY_CALLS, CALL_PROFILES, BY_NODE, ABSORBED_RECENCY)
 
 # Tables whose rows point at profiles; on a merge they are repointed at the survivor.
 _PROFILE_TABLES = ("events", "identities", "journey_progress", "changes")
@@ -86,6 +89,27 @@ def _drop_scratch(warehouse: Warehouse) -> None:
 
 def _scalar(warehouse: Warehouse, template: str, **params: Any) -> Any:
     return warehouse.fetchall(warehouse.parse(template, **params))[0][0]
+
+
+_BESIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engage-beside-kernels")
+
+
+@contextmanager
+def _beside_kernels(warehouse: Warehouse, work: Callable[[], object]) -> Iterator[None]:
+    """Run `work` (warehouse statements) on a thread while the caller runs the compiled kernels.
+
+    The kernels hold one core and neither the GIL nor the warehouse, so the statements get the
+    other core, which would otherwise sit idle; the engine is held to one thread fewer meanwhile.
+    The caller touches the warehouse again only once `work` is done.
+    """
+    with warehouse.sharing_cores():
+        pending = _BESIDE.submit(work)
+        try:
+            yield
+        except BaseException:
+            wait([pending])  # the transaction rolls back once no statement runs
+            raise
+        pending.result()
 
 
 @contextmanager
@@ -122,8 +146,7 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
         _number_nodes(warehouse, settings, after)
         kernels.result()
         replayed = _replay(warehouse, settings, after)
-        _, event_seq, _ = replayed
-        report.events = len(event_seq)  # every event past the watermark went through the rules
+        report.events = len(replayed.event_seq)  # every event past the watermark went through the rules
         _write(warehouse, replayed, after, report)
         warehouse.execute(warehouse.parse("DELETE FROM identity_watermark"))
         warehouse.execute(warehouse.parse(
@@ -207,8 +230,17 @@ def _observations(warehouse: Warehouse, after: int) -> exp.Expression:
 # ---- 2. the ordered rules --------------------------------------------------------------------
 
 
-def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> tuple[Replay, np.ndarray, np.ndarray]:
-    """Run the events through the rules; returns the result, and each event's seq and timestamp (µs)."""
+@dataclass
+class Replayed:
+    result: Replay
+    event_seq: np.ndarray  # each event's seq, in the order the rules took them (time)
+    event_us: np.ndarray  # and its timestamp (µs)
+    call_nodes: np.ndarray  # the top (highest-priority) node of each identify call with traits
+
+
+def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Replayed:
+    """Run the events through the rules. Meanwhile the warehouse narrows the run's identify
+    traits down to the latest per top node (`traits.latest_by_node`)."""
     events = warehouse.fetch_arrays(warehouse.parse(
         "SELECT seq, :us AS us FROM events WHERE seq > :after ORDER BY \"timestamp\", seq",
         us=warehouse.epoch_us(exp.column("timestamp", quoted=True)), after=after))
@@ -225,8 +257,11 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> tup
         JOIN engage_nodes AS n ON n.type_code = o.type_code AND n.custom_type = o.custom_type
                               AND n.id_value = o.id_value AND n.observed = 1""",
         after=after, observations=_observations(warehouse, after)))
-    event_start, obs_node = by_event(event_seq - after, observed["seq"], observed["node"])
-    del observed
+    calls = warehouse.fetch_arrays(warehouse.parse(
+        "SELECT seq FROM events WHERE seq > :after AND type = 'identify' AND traits IS NOT NULL",
+        after=after))["seq"]
+    call_nodes = top_nodes(observed["seq"], observed["node"], calls - after)
+    calls, call_nodes = calls[call_nodes >= 0], call_nodes[call_nodes >= 0]  # no identifier: no profile
     node_type = np.empty(count, np.int64)
     for index, (_, low, high) in enumerate(types):  # a type's nodes are contiguous (sorted by type)
         node_type[low:high + 1] = index
@@ -245,12 +280,16 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> tup
         us=warehouse.epoch_us(exp.column("created_at"))))
     stored_created = profiles["us"]
 
-    args = (event_start, event_us, obs_node, node_type, limits, periods, owner, first_us, stored_created)
-    result = replay(*args)
+    call_table = warehouse.load_arrays(IDENTIFY_CALLS, {"seq": calls, "node": call_nodes})
+    with _beside_kernels(warehouse, lambda: latest_by_node(warehouse, call_table)):
+        event_start, obs_node = by_event(event_seq - after, observed["seq"], observed["node"])
+        del observed
+        args = (event_start, event_us, obs_node, node_type, limits, periods, owner, first_us, stored_created)
+        result = replay(*args)
     if result.tie:
         # Profiles created at the same moment were compared: the older is the smaller profile id.
         result = replay(*args, keys=_tie_keys(warehouse, result, event_seq))
-    return result, event_seq, event_us
+    return Replayed(result, event_seq, event_us, call_nodes)
 
 
 def _tie_keys(warehouse: Warehouse, result: Replay, event_seq: np.ndarray) -> np.ndarray:
@@ -288,19 +327,8 @@ def _profile_ids(warehouse: Warehouse, result: Replay, event_seq: np.ndarray, on
 # ---- 3. writing the results --------------------------------------------------------------------
 
 
-def _profiles_of(seqs: np.ndarray, profiles: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Of the events `wanted` (seq numbers), those that have a profile, and their profiles, looked
-    up in (`seqs`, `profiles`): the run's events that have one, in seq order (`in_seq_order`).
-    An event without identifiers has none."""
-    at = np.searchsorted(seqs, wanted)
-    found = at < len(seqs)
-    found[found] = seqs[at[found]] == wanted[found]
-    return wanted[found], profiles[at[found]]
-
-
-def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray], after: int,
-           report: IdentityReport) -> None:
-    result, event_seq, event_us = replayed
+def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: IdentityReport) -> None:
+    result, event_seq, event_us = replayed.result, replayed.event_seq, replayed.event_us
     # The events the results name (creating, attaching, merging, latest), read once: every write
     # below joins this instead of the whole events table.
     named = np.zeros(len(event_seq), bool)
@@ -355,22 +383,25 @@ def _write(warehouse: Warehouse, replayed: tuple[Replay, np.ndarray, np.ndarray]
 
     # Identify traits, of the profiles that got identify calls or absorbed others: once the
     # events' profiles are written and merged profiles' rows repointed, which is all they read.
-    # The run's identify calls and those profiles are listed here, where the events' profiles are
-    # known: found in the events table, they were read from the profile_id column just rewritten
-    # (0.5 s of a 10M-event run, against 0.3 s this way).
-    identify = warehouse.fetch_arrays(warehouse.parse(
-        "SELECT seq FROM events WHERE seq > :after AND type = 'identify' AND traits IS NOT NULL",
-        after=after))["seq"]
-    identify, identify_profiles = _profiles_of(seqs, profiles, identify)
-    touched = np.zeros(len(result.root), bool)  # marked, not np.unique'd: 0.15 s on 500k merges
+    # A call belongs to the profile its top node ends in (as every event does).
+    # (Marked, not np.unique'd, here and below: np.unique took 0.2 s on a million calls.)
+    called = np.zeros(len(result.owner), bool)
+    called[replayed.call_nodes] = True
+    nodes = np.flatnonzero(called)
+    node_profiles = result.root[result.owner[nodes]]
+    touched = np.zeros(len(result.root), bool)
     touched[result.root[result.merged_into]] = True
-    touched[identify_profiles] = True
-    warehouse.load_arrays(IDENTIFY_CALLS, {"seq": identify, "profile_index": identify_profiles})
+    touched[node_profiles] = True
+    # Settled: no profile has calls under two top nodes, and the run met no stored profile (whose
+    # calls of earlier runs count too): the latest per top node is then the latest per profile.
+    settled = (np.bincount(node_profiles, minlength=1).max() <= 1) and not (result.created_event < 0).any()
+    warehouse.load_arrays(CALL_PROFILES, {"node": nodes, "profile_index": node_profiles})
     warehouse.load_arrays(TOUCHED_INDEX, {"profile_index": np.flatnonzero(touched)})
     refresh_traits(warehouse, after, touched=warehouse.parse("""
         SELECT ids.profile_index, ids.profile_id FROM engage_touched_index AS t
-        JOIN engage_profile_ids AS ids ON ids.profile_index = t.profile_index"""), new_calls=warehouse.parse("""
-        SELECT c.seq, c.profile_index FROM engage_identify_calls AS c"""))
+        JOIN engage_profile_ids AS ids ON ids.profile_index = t.profile_index"""), new_entries=warehouse.parse("""
+        SELECT c.profile_index, t.key, t.value, t.ts, t.seq, t.position, t.message_id
+        FROM engage_traits_by_node AS t JOIN engage_call_profiles AS c ON c.node = t.node"""), settled=settled)
 
     # Each profile's latest event of the run, for recency (roots only carry one).
     with_latest = np.flatnonzero(result.latest_event >= 0)

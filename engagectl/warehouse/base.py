@@ -224,6 +224,13 @@ class Warehouse:
     def create_index(self, table: str, name: str, columns: Sequence[str], unique: bool) -> None:
         raise NotImplementedError
 
+    @contextlib.contextmanager
+    def sharing_cores(self) -> Iterator[None]:
+        """While the process keeps a core busy with work of its own beside a statement: an engine
+        that runs in-process may hold itself to one thread fewer meanwhile. A server engine runs
+        elsewhere: nothing to do."""
+        yield
+
     def refresh_statistics(self, table: str) -> None:
         """Bring the planner's statistics of a layout table up to date after bulk writes (engines
         that keep them as they write need nothing)."""

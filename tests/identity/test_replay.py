@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engagectl.identity.graph import period_bucket
-from engagectl.identity.replay import PERIODS, _bucket, by_event, in_seq_order
+from engagectl.identity.replay import PERIODS, _bucket, by_event, in_seq_order, top_nodes
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -62,3 +62,16 @@ def test_each_event_gets_its_own_nodes_in_ascending_order_in_replay_order(gap):
     assert len(start) == len(replay_order) + 1
     for rank, seq in enumerate(replay_order.tolist()):
         assert nodes[start[rank]:start[rank + 1]].tolist() == sorted(expected.get(seq, []))
+
+
+@pytest.mark.parametrize("gap", [1, 10_000_000])  # dense seq numbers, and sparse ones
+def test_an_events_top_node_is_its_lowest_and_none_without_identifiers(gap):
+    rng = np.random.default_rng(gap)
+    seqs = np.arange(5_000) * gap + 3
+    obs_seq = rng.choice(seqs[:4_000], 12_000)  # the last thousand events carry no identifier
+    obs_node = rng.integers(0, 3_000, len(obs_seq))
+    wanted = rng.choice(seqs, 800, replace=False)
+    lowest: dict[int, int] = {}
+    for seq, node in zip(obs_seq.tolist(), obs_node.tolist(), strict=True):
+        lowest[seq] = min(node, lowest.get(seq, node))
+    assert top_nodes(obs_seq, obs_node, wanted).tolist() == [lowest.get(s, -1) for s in wanted.tolist()]

@@ -235,6 +235,20 @@ def test_a_trait_written_twice_in_one_call_keeps_the_later_value(warehouse, tmp_
     assert _traits(warehouse, profile_id_for("m1")) == {"plan": "pro", "name": "Bob"}
 
 
+def test_traits_of_calls_under_different_top_identifiers_of_one_profile_take_the_latest(warehouse):
+    # Calls are narrowed per top identifier while the rules run: one profile's calls under its
+    # email and under its user id are compared again once the profile is known, in a first run too.
+    ingest_messages(warehouse, [
+        _msg("m1", "01T10:00:00", type="identify", traits={"email": "bob@example.com", "plan": "free", "city": "Oslo"}),
+        _msg("m2", "02T10:00:00", type="identify", userId="u1", traits={"email": "bob@example.com", "plan": "pro"}),
+        _msg("m3", "03T10:00:00", type="identify", traits={"email": "bob@example.com", "plan": "team"}),
+        _msg("m4", "04T10:00:00", type="identify", userId="u1", traits={"city": None}),
+    ])
+    resolve_identities(warehouse, IdentitySettings())
+    assert {_profile_of(warehouse, m) for m in ("m1", "m2", "m3", "m4")} == {profile_id_for("m1")}
+    assert _traits(warehouse, profile_id_for("m1")) == {"email": "bob@example.com", "plan": "team"}
+
+
 def test_a_run_too_large_for_the_kernels_is_refused_before_it_writes_anything(warehouse, monkeypatch):
     # Seq numbers past the watermark travel as int32: a run of 2^31 of them is refused up front.
     from engagectl.identity import resolver
@@ -246,3 +260,27 @@ def test_a_run_too_large_for_the_kernels_is_refused_before_it_writes_anything(wa
     assert _profile_of(warehouse, "m1") is None
     monkeypatch.setattr(resolver, "MAX_RUN", 4)
     assert resolve_identities(warehouse, IdentitySettings()).events == 3
+
+
+def test_a_statement_failing_beside_the_kernels_rolls_the_run_back_and_gives_the_threads_back(warehouse, monkeypatch):
+    # The identify traits are narrowed on a thread while the rules run: its error is the run's,
+    # nothing is written, and DuckDB gets back the thread it lent.
+    from engagectl.identity import resolver
+    from engagectl.warehouse import WarehouseError
+
+    def threads() -> int | None:
+        if warehouse.dialect != "duckdb":
+            return None
+        return warehouse.fetchall(warehouse.parse("SELECT current_setting('threads')"))[0][0]
+
+    before = threads()
+    ingest_messages(warehouse, [_msg("m1", "01T10:00:00", type="identify", userId="u1", traits={"plan": "pro"})])
+    monkeypatch.setattr(resolver, "latest_by_node",
+                        lambda w, calls: w.execute(w.parse("SELECT * FROM no_such_table")))
+    with pytest.raises(WarehouseError, match="no_such_table"):
+        resolve_identities(warehouse, IdentitySettings())
+    assert _profile_of(warehouse, "m1") is None
+    assert threads() == before
+    monkeypatch.undo()
+    assert resolve_identities(warehouse, IdentitySettings()).events == 1
+    assert _traits(warehouse, profile_id_for("m1")) == {"plan": "pro"}
