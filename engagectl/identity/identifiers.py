@@ -111,6 +111,17 @@ BUILT_IN_TYPES = ("user_id", "anonymous_id", "group_id", "email",
 CUSTOM = -1
 
 
+def normalised_value(raw: exp.Expression) -> exp.Expression:
+    """An identifier's value as observations carry it: trimmed and lower-cased (a blank one is
+    no identifier)."""
+    return exp.func("LOWER", exp.func("TRIM", raw))
+
+
+def user_id_value(events: str) -> exp.Expression:
+    """The identifier value of the user_id column of the events aliased `events`."""
+    return normalised_value(exp.cast(quoted_column("user_id", events), "TEXT"))
+
+
 def _code(id_type: str) -> exp.Expression:
     return exp.cast(exp.Literal.number(BUILT_IN_TYPES.index(id_type)), "SMALLINT")
 
@@ -146,7 +157,7 @@ def _normalised(selects: list[exp.Select]) -> exp.Select:
     # Blank is tested on the trimmed value: lower-casing changes no value's emptiness, and the
     # test is pushed down to every scan apart from the projection (a third of its time).
     # NULL is left out too: NULL <> '' is not true.
-    candidates = exp.select(*columns, exp.func("LOWER", trimmed).as_("id_value")).from_(
+    candidates = exp.select(*columns, normalised_value(quoted_column("raw_value")).as_("id_value")).from_(
         union.subquery("candidates", copy=False)).where(trimmed.copy().neq(_lit("")))
     return exp.select(*[quoted_column(c) for c in _COLUMNS]).from_(candidates.subquery("normalised", copy=False))
 

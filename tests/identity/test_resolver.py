@@ -284,3 +284,17 @@ def test_a_statement_failing_beside_the_kernels_rolls_the_run_back_and_gives_the
     monkeypatch.undo()
     assert resolve_identities(warehouse, IdentitySettings()).events == 1
     assert _traits(warehouse, profile_id_for("m1")) == {"plan": "pro"}
+
+
+def test_a_user_id_named_only_in_external_ids_resolves_like_one_in_the_user_id_column(warehouse):
+    # Events whose top identifier is their userId are written by that column; a user id that
+    # comes from context.externalIds has no column to be found by.
+    external = {"externalIds": [{"id": "U9", "type": "user_id", "collection": "users", "encoding": "none"}]}
+    ingest_messages(warehouse, [
+        _msg("m1", "01T10:00:00", anonymousId="a1", context=external),
+        _msg("m2", "02T10:00:00", userId="u9"),
+        _msg("m3", "03T10:00:00", userId="u7", anonymousId="a3"),
+    ])
+    resolve_identities(warehouse, IdentitySettings())
+    assert _profile_of(warehouse, "m1") == _profile_of(warehouse, "m2") == profile_id_for("m1")
+    assert _profile_of(warehouse, "m3") == profile_id_for("m3")
