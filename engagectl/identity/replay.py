@@ -433,6 +433,21 @@ def top_nodes(obs_seq: np.ndarray, obs_node: np.ndarray, seqs: np.ndarray) -> np
     return _top_nodes(_int32(obs_seq), _int32(obs_node), _int64(seqs), low, high - low + 1)
 
 
+@numba.njit(cache=True, nogil=True)
+def _tops_below(event_start, obs_node, limit):
+    below = np.zeros(event_start.shape[0] - 1, np.bool_)
+    for e in range(below.shape[0]):
+        if event_start[e + 1] > event_start[e] and obs_node[event_start[e]] < limit:
+            below[e] = True
+    return below
+
+
+def tops_below(event_start: np.ndarray, obs_node: np.ndarray, limit: int) -> np.ndarray:
+    """Per event of `by_event`'s grouping: whether its top (first) node is below `limit`. (The
+    same in numpy made three passes over ten million events: 0.12 s.)"""
+    return _tops_below(_int64(event_start), _int64(obs_node), limit)
+
+
 def _int64(values: np.ndarray) -> np.ndarray:
     """The kernels take int64 arrays; the warehouse hands those over already (no copy then)."""
     return np.ascontiguousarray(values, dtype=np.int64)
@@ -495,6 +510,7 @@ def compile_rules() -> None:
                     np.array([-1, -1]), np.array([0, 0]), np.zeros(0, np.int64))
     in_seq_order(np.array([1, 2]), result.event_profile)
     top_nodes(np.array([1, 2, 2]), np.array([0, 0, 1]), np.array([2]))
+    tops_below(event_start, obs_node, 1)
 
 
 _LOADER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engage-kernels")

@@ -29,7 +29,7 @@ from engagectl.identity.graph import PROFILE_ID_LENGTH
 from engagectl.identity.identifiers import (BUILT_IN_TYPES, blocked, document_observations, observations,
                                             priority_rank, type_name, user_id_value)
 from engagectl.identity.replay import (MAX_RUN, PERIODS, TOO_LARGE, Replay, by_event, in_seq_order, prepare_rules,
-                                       replay, top_nodes)
+                                       replay, top_nodes, tops_below)
 from engagectl.identity.traits import BY_NODE, latest_by_node, refresh_traits
 from engagectl.warehouse import Warehouse
 
@@ -296,10 +296,7 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
         # Profiles created at the same moment were compared: the older is the smaller profile id.
         result = replay(*args, keys=_tie_keys(warehouse, result, event_seq))
     user_nodes = _user_nodes_on_top(warehouse, types)
-    carries = event_start[1:] > event_start[:-1]  # an event's first node is its top one
-    first = np.minimum(event_start[:-1], max(len(obs_node) - 1, 0))
-    by_user_id = carries & (obs_node[first] < user_nodes) if len(obs_node) else carries
-    return Replayed(result, event_seq, event_us, call_nodes, user_nodes, by_user_id)
+    return Replayed(result, event_seq, event_us, call_nodes, user_nodes, tops_below(event_start, obs_node, user_nodes))
 
 
 def _user_nodes_on_top(warehouse: Warehouse, types: list[tuple]) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engagectl.identity.graph import period_bucket
-from engagectl.identity.replay import PERIODS, _bucket, by_event, in_seq_order, top_nodes
+from engagectl.identity.replay import PERIODS, _bucket, by_event, in_seq_order, top_nodes, tops_below
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -75,3 +75,10 @@ def test_an_events_top_node_is_its_lowest_and_none_without_identifiers(gap):
     for seq, node in zip(obs_seq.tolist(), obs_node.tolist(), strict=True):
         lowest[seq] = min(node, lowest.get(seq, node))
     assert top_nodes(obs_seq, obs_node, wanted).tolist() == [lowest.get(s, -1) for s in wanted.tolist()]
+
+
+def test_an_event_is_below_a_node_number_when_its_first_node_is():
+    start = np.array([0, 2, 2, 3, 5])  # four events: two nodes, none, one, two
+    nodes = np.array([1, 4, 0, 3, 7])
+    assert tops_below(start, nodes, 2).tolist() == [True, False, True, False]
+    assert tops_below(start, nodes, 0).tolist() == [False, False, False, False]
