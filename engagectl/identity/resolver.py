@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from engagectl.identity.identifiers import (BUILT_IN_TYPES, blocked, document_ob
                                             priority_rank, type_name, user_id_value)
 from engagectl.identity.replay import (MAX_RUN, PERIODS, TOO_LARGE, Replay, by_event, in_seq_order, prepare_rules,
                                        replay, top_nodes, tops_below)
-from engagectl.identity.traits import BY_NODE, latest_by_node, refresh_traits
+from engagectl.identity.traits import BY_NODE, call_entries, latest_by_node, refresh_traits
 from engagectl.warehouse import Warehouse
 
 DOCUMENT_IDS = "engage_document_ids"
@@ -240,13 +240,16 @@ class Replayed:
     event_seq: np.ndarray  # each event's seq, in the order the rules took them (time)
     event_us: np.ndarray  # and its timestamp (µs)
     call_nodes: np.ndarray  # the top (highest-priority) node of each identify call with traits
+    narrowed: bool  # their traits were narrowed to the latest per top node (`traits.BY_NODE`)
     user_nodes: int  # nodes 0 .. user_nodes - 1 are user ids, and an event carrying one has it on top
     by_user_id: np.ndarray  # per event: its top node is its user_id (so its profile is that node's)
 
 
 def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Replayed:
-    """Run the events through the rules. Meanwhile the warehouse narrows the run's identify
-    traits down to the latest per top node (`traits.latest_by_node`)."""
+    """Run the events through the rules. Meanwhile, when the run meets no stored profile, the
+    warehouse narrows the run's identify traits down to the latest per top node
+    (`traits.latest_by_node`): without calls of earlier runs to weigh, that is often all there is
+    to do. A run that meets stored profiles weighs every call once, with theirs, afterwards."""
     events = warehouse.fetch_arrays(warehouse.parse(
         "SELECT seq, :us AS us FROM events WHERE seq > :after ORDER BY \"timestamp\", seq",
         us=warehouse.epoch_us(exp.column("timestamp", quoted=True)), after=after))
@@ -287,7 +290,9 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
     stored_created = profiles["us"]
 
     call_table = warehouse.load_arrays(IDENTIFY_CALLS, {"seq": calls, "node": call_nodes})
-    with _beside_kernels(warehouse, lambda: latest_by_node(warehouse, call_table)):
+    narrowed = not len(stored_created)
+    beside = _beside_kernels(warehouse, lambda: latest_by_node(warehouse, call_table)) if narrowed else nullcontext()
+    with beside:
         event_start, obs_node = by_event(event_seq - after, observed["seq"], observed["node"])
         del observed
         args = (event_start, event_us, obs_node, node_type, limits, periods, owner, first_us, stored_created)
@@ -296,7 +301,8 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
         # Profiles created at the same moment were compared: the older is the smaller profile id.
         result = replay(*args, keys=_tie_keys(warehouse, result, event_seq))
     user_nodes = _user_nodes_on_top(warehouse, types)
-    return Replayed(result, event_seq, event_us, call_nodes, user_nodes, tops_below(event_start, obs_node, user_nodes))
+    return Replayed(result, event_seq, event_us, call_nodes, narrowed, user_nodes,
+                    tops_below(event_start, obs_node, user_nodes))
 
 
 def _user_nodes_on_top(warehouse: Warehouse, types: list[tuple]) -> int:
@@ -429,16 +435,23 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
     touched = np.zeros(len(result.root), bool)
     touched[result.root[result.merged_into]] = True
     touched[node_profiles] = True
-    # Settled: no profile has calls under two top nodes, and the run met no stored profile (whose
-    # calls of earlier runs count too): the latest per top node is then the latest per profile.
-    settled = (np.bincount(node_profiles, minlength=1).max() <= 1) and not (result.created_event < 0).any()
+    # Settled: the run met no stored profile (whose calls of earlier runs count too), and no
+    # profile has calls under two top nodes: the latest per top node is the latest per profile.
+    settled = replayed.narrowed and np.bincount(node_profiles, minlength=1).max() <= 1
     warehouse.load_arrays(CALL_PROFILES, {"node": nodes, "profile_index": node_profiles})
     warehouse.load_arrays(TOUCHED_INDEX, {"profile_index": np.flatnonzero(touched)})
+    if replayed.narrowed:
+        new_entries = warehouse.parse("""
+            SELECT c.profile_index, t.key, t.value, t.ts, t.seq, t.position, t.message_id
+            FROM engage_traits_by_node AS t JOIN engage_call_profiles AS c ON c.node = t.node""")
+    else:
+        new_entries = call_entries(warehouse, warehouse.parse("""
+            SELECT x.seq, c.profile_index FROM engage_identify_calls AS x
+            JOIN engage_call_profiles AS c ON c.node = x.node"""))
     refresh_traits(warehouse, after, touched=warehouse.parse("""
         SELECT ids.profile_index, ids.profile_id FROM engage_touched_index AS t
-        JOIN engage_profile_ids AS ids ON ids.profile_index = t.profile_index"""), new_entries=warehouse.parse("""
-        SELECT c.profile_index, t.key, t.value, t.ts, t.seq, t.position, t.message_id
-        FROM engage_traits_by_node AS t JOIN engage_call_profiles AS c ON c.node = t.node"""), settled=settled)
+        JOIN engage_profile_ids AS ids ON ids.profile_index = t.profile_index"""), new_entries=new_entries,
+                   settled=settled)
 
     # Each profile's latest event of the run, for recency (roots only carry one).
     with_latest = np.flatnonzero(result.latest_event >= 0)

@@ -3,11 +3,12 @@
 Traits are recomputed from the identify history of every profile that received identify calls
 or merges in this run, so a merge needs no conflict rules of its own.
 
-In two stages. The run's calls are narrowed while the rules run, before anyone knows which
-profile a call ends in (`latest_by_node`): each call belongs to the profile its top node ends
-in, so the latest entry per key of all calls sharing a top node is the only one of them that
-can win for that profile. Then, with the profiles known, `refresh_traits` takes the latest of
-those and of the profiles' earlier calls.
+A run that meets no stored profile does it in two stages. The run's calls are narrowed while the
+rules run, before anyone knows which profile a call ends in (`latest_by_node`): each call belongs
+to the profile its top node ends in, so the latest entry per key of all calls sharing a top node
+is the only one of them that can win for that profile. Then, with the profiles known,
+`refresh_traits` takes the latest of those. A run that meets stored profiles weighs its calls
+(`call_entries`) with theirs from earlier runs, once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def _entries(warehouse: Warehouse, calls: exp.Expression, owner: str) -> exp.Sel
                            e=warehouse.json_entries(identifies, "traits").subquery())
 
 
+def call_entries(warehouse: Warehouse, calls: exp.Select) -> exp.Select:
+    """The entries (profile_index, key, value, ts, seq, position, message_id) of the identify calls
+    `calls` (seq, profile_index), as `refresh_traits` takes them."""
+    return _entries(warehouse, calls.subquery(), "profile_index")
+
+
 def latest_by_node(warehouse: Warehouse, calls: exp.Table) -> exp.Table:
     """The latest entry per (node, key) of the identify calls `calls` (seq, node: the call's top
     node), in the scratch table `BY_NODE` (node, key, value, ts, seq, position, message_id)."""
@@ -47,8 +54,9 @@ def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_en
     """Recompute the traits of the `touched` profiles (a query of (profile_index, profile_id):
     those that got identify calls with traits among the events past `after`, or absorbed others
     in this run). `new_entries` holds what those calls wrote: (profile_index, key, value, ts, seq,
-    position, message_id), the latest entries per top node (`latest_by_node`). `settled`: they
-    are already one per (profile, key), and no touched profile has calls from earlier runs."""
+    position, message_id): every entry (`call_entries`), or the latest ones per top node
+    (`latest_by_node`). `settled`: they are already one per (profile, key), and no touched
+    profile has calls from earlier runs."""
     # The touched profiles are materialised first: joined from a table, the identify history is
     # read for those profiles only (an IN (subquery) let DuckDB expand every identify's traits).
     touched_table = warehouse.scratch(TOUCHED, touched)
