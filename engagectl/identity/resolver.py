@@ -242,7 +242,8 @@ class Replayed:
     call_nodes: np.ndarray  # the top (highest-priority) node of each identify call with traits
     narrowed: bool  # their traits were narrowed to the latest per top node (`traits.BY_NODE`)
     user_nodes: int  # nodes 0 .. user_nodes - 1 are user ids, and an event carrying one has it on top
-    by_user_id: np.ndarray  # per event: its top node is its user_id (so its profile is that node's)
+    by_seq: tuple[np.ndarray, np.ndarray]  # (seq, profile) of the events whose top node is no user id,
+    # in seq order: written by seq (those with a user id on top by it)
 
 
 def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Replayed:
@@ -289,6 +290,7 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
         us=warehouse.epoch_us(exp.column("created_at"))))
     stored_created = profiles["us"]
 
+    user_nodes = _user_nodes_on_top(warehouse, types)
     call_table = warehouse.load_arrays(IDENTIFY_CALLS, {"seq": calls, "node": call_nodes})
     narrowed = not len(stored_created)
     beside = _beside_kernels(warehouse, lambda: latest_by_node(warehouse, call_table)) if narrowed else nullcontext()
@@ -297,12 +299,19 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
         del observed
         args = (event_start, event_us, obs_node, node_type, limits, periods, owner, first_us, stored_created)
         result = replay(*args)
+        # Ordered for writing while the warehouse may still be narrowing traits.
+        by_user_id = tops_below(event_start, obs_node, user_nodes)
+        ordered = _by_seq(event_seq, by_user_id, result)
     if result.tie:
         # Profiles created at the same moment were compared: the older is the smaller profile id.
         result = replay(*args, keys=_tie_keys(warehouse, result, event_seq))
-    user_nodes = _user_nodes_on_top(warehouse, types)
-    return Replayed(result, event_seq, event_us, call_nodes, narrowed, user_nodes,
-                    tops_below(event_start, obs_node, user_nodes))
+        ordered = _by_seq(event_seq, by_user_id, result)
+    return Replayed(result, event_seq, event_us, call_nodes, narrowed, user_nodes, ordered)
+
+
+def _by_seq(event_seq: np.ndarray, by_user_id: np.ndarray, result: Replay) -> tuple[np.ndarray, np.ndarray]:
+    """(seq, profile) in seq order of the events with a profile whose top node is no user id."""
+    return in_seq_order(event_seq, np.where(by_user_id, -1, result.event_profile))
 
 
 def _user_nodes_on_top(warehouse: Warehouse, types: list[tuple]) -> int:
@@ -386,8 +395,7 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
         warehouse.execute(warehouse.parse("""
             UPDATE events SET profile_id = u.profile_id FROM engage_user_ids AS u
             WHERE u.id_value = :user_id AND events.seq > :after""", user_id=user_id_value("events"), after=after))
-    others = np.where(replayed.by_user_id, -1, result.event_profile)
-    seqs, profiles = in_seq_order(event_seq, others)
+    seqs, profiles = replayed.by_seq
     warehouse.load_arrays(EVENT_PROFILES, {"seq": seqs, "profile_index": profiles})
     _scratch(warehouse, EVENT_IDS, """
         SELECT x.seq, ids.profile_id FROM engage_event_profiles AS x
