@@ -370,9 +370,12 @@ def _in_seq_order(event_seq, values, low, span):
     # One pass of scattered writes, each value into its event's seq slot, then in-order passes:
     # looking each seq's event up, then its value, was two scattered passes and took 2.5x as long.
     # Values are profile numbers: int32 holds them (`replay` refuses a run of 2^31) in half the cache.
+    # A value left out (negative) is not written: when most are (the events written by their user
+    # id), most scattered writes are saved (10M events, 8M left out: 0.105 -> 0.083 s).
     slot = np.full(span, -1, np.int32)
     for r in range(event_seq.shape[0]):
-        slot[event_seq[r] - low] = values[r]
+        if values[r] >= 0:
+            slot[event_seq[r] - low] = values[r]
     n = 0
     for i in range(span):
         if slot[i] >= 0:

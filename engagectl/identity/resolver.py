@@ -235,15 +235,74 @@ def _observations(warehouse: Warehouse, after: int) -> exp.Expression:
 
 
 @dataclass
+class Rows:
+    """The rows the writes load into scratch tables, worked out from the results in numpy (while
+    the warehouse may still be narrowing traits beside the kernels). Index arrays are marked
+    into boolean arrays and listed, not np.unique'd: np.unique took 0.2 s on a million calls."""
+
+    referenced: np.ndarray  # seq of every event the results name (creating, attaching, merging, latest)
+    users: dict[str, np.ndarray]  # (node, profile_index) of the user ids seen, when events are written by them
+    by_seq: dict[str, np.ndarray]  # (seq, profile_index) in seq order of the events written by seq
+    gone: dict[str, np.ndarray]  # (old_index, new_index): stored profiles merged away, and their survivor
+    calls: dict[str, np.ndarray]  # (node, profile_index): the top nodes of identify calls, and their profile
+    touched: np.ndarray  # profiles that got identify calls or absorbed others
+    settled: bool  # `refresh_traits`' settled
+    latest: dict[str, np.ndarray]  # (profile_index, seq): each profile's latest event of the run
+    created: dict[str, np.ndarray]  # (profile_index, seq): profiles created in the run (survivors)
+    attached: dict[str, np.ndarray]  # (node, profile_index, first_seq, last_us): identifiers attached
+    seen: dict[str, np.ndarray]  # (node, last_us): stored identifiers seen again
+    merges: dict[str, np.ndarray]  # (merged, into_index, seq)
+    resolved: int  # events with a profile
+
+
+def _rows(result: Replay, event_seq: np.ndarray, event_us: np.ndarray, call_nodes: np.ndarray, user_nodes: int,
+          by_user_id: np.ndarray, narrowed: bool) -> Rows:
+    named = np.zeros(len(event_seq), bool)
+    for events in (result.created_event, result.attached_event, result.latest_event, result.merge_event):
+        named[events[events >= 0]] = True
+    users = np.flatnonzero(result.last_event[:user_nodes] >= 0)  # seen in this run
+    seqs, profiles = in_seq_order(event_seq, np.where(by_user_id, -1, result.event_profile))
+    index = np.arange(len(result.root))
+    gone = np.flatnonzero((result.created_event < 0) & (result.root != index))
+    # A call belongs to the profile its top node ends in (as every event does).
+    called = np.zeros(len(result.owner), bool)
+    called[call_nodes] = True
+    nodes = np.flatnonzero(called)
+    node_profiles = result.root[result.owner[nodes]]
+    touched = np.zeros(len(result.root), bool)
+    touched[result.root[result.merged_into]] = True
+    touched[node_profiles] = True
+    with_latest = np.flatnonzero(result.latest_event >= 0)
+    created = np.flatnonzero((result.created_event >= 0) & (result.root == index))
+    attached = np.flatnonzero(result.attached_event >= 0)
+    seen = np.flatnonzero((result.attached_event < 0) & (result.last_event >= 0) & (result.owner >= 0))
+    return Rows(
+        referenced=event_seq[named],
+        users={"node": users, "profile_index": result.root[result.owner[users]]},
+        by_seq={"seq": seqs, "profile_index": profiles},
+        gone={"old_index": gone, "new_index": result.root[gone]},
+        calls={"node": nodes, "profile_index": node_profiles},
+        touched=np.flatnonzero(touched),
+        # The run met no stored profile (whose calls of earlier runs count too), and no profile has
+        # calls under two top nodes: the latest per top node is the latest per profile.
+        settled=narrowed and bool(np.bincount(node_profiles, minlength=1).max() <= 1),
+        latest={"profile_index": with_latest, "seq": event_seq[result.latest_event[with_latest]]},
+        created={"profile_index": created, "seq": event_seq[result.created_event[created]]},
+        attached={"node": attached, "profile_index": result.root[result.owner[attached]],
+                  "first_seq": event_seq[result.attached_event[attached]],
+                  "last_us": event_us[result.last_event[attached]]},
+        seen={"node": seen, "last_us": event_us[result.last_event[seen]]},
+        merges={"merged": result.merged, "into_index": result.merged_into, "seq": event_seq[result.merge_event]},
+        resolved=int(np.count_nonzero(result.event_profile >= 0)))
+
+
+@dataclass
 class Replayed:
     result: Replay
     event_seq: np.ndarray  # each event's seq, in the order the rules took them (time)
-    event_us: np.ndarray  # and its timestamp (µs)
-    call_nodes: np.ndarray  # the top (highest-priority) node of each identify call with traits
-    narrowed: bool  # their traits were narrowed to the latest per top node (`traits.BY_NODE`)
+    narrowed: bool  # the run's identify traits were narrowed to the latest per top node (`traits.BY_NODE`)
     user_nodes: int  # nodes 0 .. user_nodes - 1 are user ids, and an event carrying one has it on top
-    by_seq: tuple[np.ndarray, np.ndarray]  # (seq, profile) of the events whose top node is no user id,
-    # in seq order: written by seq (those with a user id on top by it)
+    rows: Rows
 
 
 def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Replayed:
@@ -299,19 +358,14 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
         del observed
         args = (event_start, event_us, obs_node, node_type, limits, periods, owner, first_us, stored_created)
         result = replay(*args)
-        # Ordered for writing while the warehouse may still be narrowing traits.
         by_user_id = tops_below(event_start, obs_node, user_nodes)
-        ordered = _by_seq(event_seq, by_user_id, result)
+        # Worked out while the warehouse may still be narrowing traits: 0.15-0.25 s on 10M events.
+        rows = _rows(result, event_seq, event_us, call_nodes, user_nodes, by_user_id, narrowed)
     if result.tie:
         # Profiles created at the same moment were compared: the older is the smaller profile id.
         result = replay(*args, keys=_tie_keys(warehouse, result, event_seq))
-        ordered = _by_seq(event_seq, by_user_id, result)
-    return Replayed(result, event_seq, event_us, call_nodes, narrowed, user_nodes, ordered)
-
-
-def _by_seq(event_seq: np.ndarray, by_user_id: np.ndarray, result: Replay) -> tuple[np.ndarray, np.ndarray]:
-    """(seq, profile) in seq order of the events with a profile whose top node is no user id."""
-    return in_seq_order(event_seq, np.where(by_user_id, -1, result.event_profile))
+        rows = _rows(result, event_seq, event_us, call_nodes, user_nodes, by_user_id, narrowed)
+    return Replayed(result, event_seq, narrowed, user_nodes, rows)
 
 
 def _user_nodes_on_top(warehouse: Warehouse, types: list[tuple]) -> int:
@@ -362,16 +416,13 @@ def _profile_ids(warehouse: Warehouse, result: Replay, event_seq: np.ndarray, on
 
 
 def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: IdentityReport) -> None:
-    result, event_seq, event_us = replayed.result, replayed.event_seq, replayed.event_us
+    result, rows = replayed.result, replayed.rows
     # The events the results name (creating, attaching, merging, latest), read once: every write
     # below joins this instead of the whole events table.
-    named = np.zeros(len(event_seq), bool)
-    for events in (result.created_event, result.attached_event, result.latest_event, result.merge_event):
-        named[events[events >= 0]] = True
-    warehouse.load_arrays(REFERENCED, {"seq": event_seq[named]})
+    warehouse.load_arrays(REFERENCED, {"seq": rows.referenced})
     _scratch(warehouse, EVENT_REFS, """
         SELECT e.seq, e."timestamp", e.message_id, e.source FROM events AS e JOIN engage_referenced AS r ON e.seq = r.seq""")
-    _profile_ids(warehouse, result, event_seq, events=warehouse.temp_table(EVENT_REFS))
+    _profile_ids(warehouse, result, replayed.event_seq, events=warehouse.temp_table(EVENT_REFS))
     # Each event belongs to the profile holding its highest-priority identifier (its final
     # profile: never one merged away, so the repointing below leaves these rows alone). Written
     # first: as the first write of a 10M-event run this UPDATE took 1.7 s, as the last 2.2-2.4 s
@@ -385,18 +436,15 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
     # engine builds on it and meets the events in the order they are stored in, which DuckDB
     # updates many times faster than rows met at random (with a second join in the UPDATE, a
     # small run was met profile by profile: 0.01 -> 0.4 s for 100k events).
-    index = np.arange(len(result.root))
     if replayed.user_nodes:
-        users = np.flatnonzero(result.last_event[:replayed.user_nodes] >= 0)  # seen in this run
-        warehouse.load_arrays(USER_PROFILES, {"node": users, "profile_index": result.root[result.owner[users]]})
+        warehouse.load_arrays(USER_PROFILES, rows.users)
         _scratch(warehouse, USER_IDS, """
             SELECT n.id_value, ids.profile_id FROM engage_user_profiles AS u
             JOIN engage_nodes AS n ON n.node = u.node JOIN engage_profile_ids AS ids ON ids.profile_index = u.profile_index""")
         warehouse.execute(warehouse.parse("""
             UPDATE events SET profile_id = u.profile_id FROM engage_user_ids AS u
             WHERE u.id_value = :user_id AND events.seq > :after""", user_id=user_id_value("events"), after=after))
-    seqs, profiles = replayed.by_seq
-    warehouse.load_arrays(EVENT_PROFILES, {"seq": seqs, "profile_index": profiles})
+    warehouse.load_arrays(EVENT_PROFILES, rows.by_seq)
     _scratch(warehouse, EVENT_IDS, """
         SELECT x.seq, ids.profile_id FROM engage_event_profiles AS x
         JOIN engage_profile_ids AS ids ON ids.profile_index = x.profile_index""")
@@ -405,9 +453,9 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
         WHERE events.seq = x.seq AND events.seq > :after""", after=after))
 
     # Stored profiles merged away: every row of theirs now belongs to the survivor.
-    gone = np.flatnonzero((result.created_event < 0) & (result.root != index))
-    if len(gone):
-        warehouse.load_arrays(REPOINT_INDEX, {"old_index": gone, "new_index": result.root[gone]})
+    gone = len(rows.gone["old_index"])
+    if gone:
+        warehouse.load_arrays(REPOINT_INDEX, rows.gone)
         _scratch(warehouse, REPOINT, """
             SELECT o.profile_id AS old_id, n.profile_id AS new_id FROM engage_repoint_index AS r
             JOIN engage_profile_ids AS o ON o.profile_index = r.old_index
@@ -434,20 +482,8 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
 
     # Identify traits, of the profiles that got identify calls or absorbed others: once the
     # events' profiles are written and merged profiles' rows repointed, which is all they read.
-    # A call belongs to the profile its top node ends in (as every event does).
-    # (Marked, not np.unique'd, here and below: np.unique took 0.2 s on a million calls.)
-    called = np.zeros(len(result.owner), bool)
-    called[replayed.call_nodes] = True
-    nodes = np.flatnonzero(called)
-    node_profiles = result.root[result.owner[nodes]]
-    touched = np.zeros(len(result.root), bool)
-    touched[result.root[result.merged_into]] = True
-    touched[node_profiles] = True
-    # Settled: the run met no stored profile (whose calls of earlier runs count too), and no
-    # profile has calls under two top nodes: the latest per top node is the latest per profile.
-    settled = replayed.narrowed and np.bincount(node_profiles, minlength=1).max() <= 1
-    warehouse.load_arrays(CALL_PROFILES, {"node": nodes, "profile_index": node_profiles})
-    warehouse.load_arrays(TOUCHED_INDEX, {"profile_index": np.flatnonzero(touched)})
+    warehouse.load_arrays(CALL_PROFILES, rows.calls)
+    warehouse.load_arrays(TOUCHED_INDEX, {"profile_index": rows.touched})
     if replayed.narrowed:
         new_entries = warehouse.parse("""
             SELECT c.profile_index, t.key, t.value, t.ts, t.seq, t.position, t.message_id
@@ -459,14 +495,11 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
     refresh_traits(warehouse, after, touched=warehouse.parse("""
         SELECT ids.profile_index, ids.profile_id FROM engage_touched_index AS t
         JOIN engage_profile_ids AS ids ON ids.profile_index = t.profile_index"""), new_entries=new_entries,
-                   settled=settled)
+                   settled=rows.settled)
 
     # Each profile's latest event of the run, for recency (roots only carry one).
-    with_latest = np.flatnonzero(result.latest_event >= 0)
-    warehouse.load_arrays(LATEST, {"profile_index": with_latest,
-                                   "seq": event_seq[result.latest_event[with_latest]]})
-    created = np.flatnonzero((result.created_event >= 0) & (result.root == index))
-    warehouse.load_arrays(CREATED, {"profile_index": created, "seq": event_seq[result.created_event[created]]})
+    warehouse.load_arrays(LATEST, rows.latest)
+    warehouse.load_arrays(CREATED, rows.created)
     warehouse.execute(warehouse.parse("""
         INSERT INTO profiles (profile_id, created_at, updated_at, first_message_id, last_message_id,
                               first_source, last_source)
@@ -484,7 +517,7 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
         JOIN engage_event_refs AS l ON l.seq = y.seq
         WHERE :same_row AND profiles.updated_at <= l."timestamp" """,
         same_row=_same_row(warehouse, "profiles", ("profile_id",), "s", "profile_row")))
-    if len(gone):
+    if gone:
         # On the same moment the survivor's own activity stands.
         warehouse.execute(warehouse.parse("""
             UPDATE profiles SET updated_at = a.updated_at, last_message_id = a.last_message_id,
@@ -493,11 +526,7 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
             WHERE profiles.profile_id = a.profile_id AND profiles.updated_at < a.updated_at"""))
 
     # Identifiers attached in this run, and the latest sighting of stored ones.
-    attached = np.flatnonzero(result.attached_event >= 0)
-    warehouse.load_arrays(NODE_RESULTS, {
-        "node": attached, "profile_index": result.root[result.owner[attached]],
-        "first_seq": event_seq[result.attached_event[attached]],
-        "last_us": event_us[result.last_event[attached]]})
+    warehouse.load_arrays(NODE_RESULTS, rows.attached)
     warehouse.execute(warehouse.parse("""
         INSERT INTO identities (profile_id, id_type, id_value, first_seen, last_seen, first_message_id, source)
         SELECT ids.profile_id, n.id_type, n.id_value, f."timestamp", :last_seen, f.message_id, f.source
@@ -505,9 +534,8 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
         JOIN engage_nodes AS n ON n.node = r.node
         JOIN engage_profile_ids AS ids ON ids.profile_index = r.profile_index
         JOIN engage_event_refs AS f ON f.seq = r.first_seq""", last_seen=warehouse.from_epoch_us(exp.column("last_us", table="r"))))
-    seen = np.flatnonzero((result.attached_event < 0) & (result.last_event >= 0) & (result.owner >= 0))
-    if len(seen):
-        warehouse.load_arrays(NODE_RESULTS, {"node": seen, "last_us": event_us[result.last_event[seen]]})
+    if len(rows.seen["node"]):
+        warehouse.load_arrays(NODE_RESULTS, rows.seen)
         warehouse.execute(warehouse.parse("""
             UPDATE identities SET last_seen = s.ts
             FROM (SELECT n.id_type, n.id_value, n.identity_row, :last_seen AS ts FROM engage_node_results AS r
@@ -517,8 +545,7 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
             same_row=_same_row(warehouse, "identities", ("id_type", "id_value"), "s", "identity_row")))
 
     # Every merge, with the message that caused it (deliveries re-send and alias on merge).
-    warehouse.load_arrays(MERGE_RESULTS, {"merged": result.merged, "into_index": result.merged_into,
-                                          "seq": event_seq[result.merge_event]})
+    warehouse.load_arrays(MERGE_RESULTS, rows.merges)
     warehouse.execute(warehouse.parse("""
         INSERT INTO merges (merged_profile_id, into_profile_id, message_id, merged_at)
         SELECT a.profile_id, b.profile_id, e.message_id, e."timestamp"
@@ -527,7 +554,7 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
         JOIN engage_profile_ids AS b ON b.profile_index = m.into_index
         JOIN engage_event_refs AS e ON e.seq = m.seq"""))
 
-    report.resolved_events += int(np.count_nonzero(result.event_profile >= 0))
-    report.profiles_created += len(created)
-    report.identities_added += len(attached)
+    report.resolved_events += rows.resolved
+    report.profiles_created += len(rows.created["profile_index"])
+    report.identities_added += len(rows.attached["node"])
     report.merges += len(result.merged)
