@@ -27,12 +27,12 @@ _ENTRY = ["value", "ts", "seq", "position", "message_id"]
 def _entries(warehouse: Warehouse, calls: exp.Expression, owner: str) -> exp.Select:
     """The entries (owner, key, value, ts, seq, position, message_id) of the identify calls listed
     in `calls` (seq, `owner`). A call without traits gives none."""
-    identifies = warehouse.parse(f"""
-        SELECT c.{owner}, x."timestamp", x.message_id, x.seq, x.traits
-        FROM events AS x JOIN :calls AS c ON x.seq = c.seq""", calls=calls)
-    return warehouse.parse(f"""
-        SELECT e.{owner}, e.key, e.value, e."timestamp" AS ts, e.seq, e.position, e.message_id FROM :e AS e""",
-                           e=warehouse.json_entries(identifies, "traits").subquery())
+    identifies = warehouse.parse("""
+        SELECT :owner, x."timestamp", x.message_id, x.seq, x.traits
+        FROM events AS x JOIN :calls AS c ON x.seq = c.seq""", owner=exp.column(owner, table="c"), calls=calls)
+    return warehouse.parse("""
+        SELECT :owner, e.key, e.value, e."timestamp" AS ts, e.seq, e.position, e.message_id FROM :e AS e""",
+                           owner=exp.column(owner, table="e"), e=warehouse.json_entries(identifies, "traits").subquery())
 
 
 def call_entries(warehouse: Warehouse, calls: exp.Select) -> exp.Select:
