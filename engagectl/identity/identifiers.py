@@ -112,8 +112,7 @@ CUSTOM = -1
 
 
 def normalised_value(raw: exp.Expression) -> exp.Expression:
-    """An identifier's value as observations carry it: trimmed and lower-cased (a blank one is
-    no identifier)."""
+    """An identifier's value as observations carry it: trimmed and lower-cased."""
     return exp.func("LOWER", exp.func("TRIM", raw))
 
 

@@ -6,8 +6,9 @@
 2. The warehouse hands over the events (seq, timestamp) in time order and their (seq, node)
    pairs as numpy arrays; a compiled pass groups the nodes by event, and every event goes
    through Segment's ordered rules, compiled (`replay.py`), with the stored graph the run
-   touches loaded as its starting point. The kernels run on one core; on the other the
-   warehouse meanwhile narrows the run's identify traits to the latest per top node.
+   touches loaded as its starting point. The kernels run on one core; in a run that meets no
+   stored profile, the warehouse meanwhile narrows its identify traits to the latest per top
+   node on the other.
 3. The results go back as arrays and are written set-based: profiles, identities, merges, the
    profile of every event, recency, and identify traits.
 """
@@ -242,6 +243,7 @@ class Rows:
 
     referenced: np.ndarray  # seq of every event the results name (creating, attaching, merging, latest)
     users: dict[str, np.ndarray]  # (node, profile_index) of the user ids seen, when events are written by them
+    # (none when user ids are not always on top: `_user_nodes_on_top`)
     by_seq: dict[str, np.ndarray]  # (seq, profile_index) in seq order of the events written by seq
     gone: dict[str, np.ndarray]  # (old_index, new_index): stored profiles merged away, and their survivor
     calls: dict[str, np.ndarray]  # (node, profile_index): the top nodes of identify calls, and their profile
@@ -301,7 +303,6 @@ class Replayed:
     result: Replay
     event_seq: np.ndarray  # each event's seq, in the order the rules took them (time)
     narrowed: bool  # the run's identify traits were narrowed to the latest per top node (`traits.BY_NODE`)
-    user_nodes: int  # nodes 0 .. user_nodes - 1 are user ids, and an event carrying one has it on top
     rows: Rows
 
 
@@ -365,7 +366,7 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
         # Profiles created at the same moment were compared: the older is the smaller profile id.
         result = replay(*args, keys=_tie_keys(warehouse, result, event_seq))
         rows = _rows(result, event_seq, event_us, call_nodes, user_nodes, by_user_id, narrowed)
-    return Replayed(result, event_seq, narrowed, user_nodes, rows)
+    return Replayed(result, event_seq, narrowed, rows)
 
 
 def _user_nodes_on_top(warehouse: Warehouse, types: list[tuple]) -> int:
@@ -436,7 +437,7 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
     # engine builds on it and meets the events in the order they are stored in, which DuckDB
     # updates many times faster than rows met at random (with a second join in the UPDATE, a
     # small run was met profile by profile: 0.01 -> 0.4 s for 100k events).
-    if replayed.user_nodes:
+    if len(rows.users["node"]):
         warehouse.load_arrays(USER_PROFILES, rows.users)
         _scratch(warehouse, USER_IDS, """
             SELECT n.id_value, ids.profile_id FROM engage_user_profiles AS u
