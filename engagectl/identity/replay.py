@@ -424,15 +424,9 @@ def top_nodes(obs_seq: np.ndarray, obs_node: np.ndarray, seqs: np.ndarray) -> np
         return np.empty(0, np.int64)
     low, high = int(seqs.min()), int(seqs.max())
     if high - low > 4 * len(obs_seq) + 1_000_000:  # too sparse for a table by seq: rank them first
-        order = np.argsort(seqs)
-        ranks = np.searchsorted(seqs[order], obs_seq)
-        found = ranks < len(seqs)
-        found[found] = seqs[order][ranks[found]] == obs_seq[found]
-        top = _top_nodes(_int32(ranks[found]), _int32(obs_node[found]), np.arange(len(seqs), dtype=np.int64), 0,
-                         len(seqs))
-        result = np.empty(len(seqs), np.int64)
-        result[order] = top
-        return result
+        seqs, obs_seq = _ranks(seqs, obs_seq)
+        kept = obs_seq >= 0
+        return _top_nodes(_int32(obs_seq[kept]), _int32(obs_node[kept]), seqs, 0, len(seqs))
     return _top_nodes(_int32(obs_seq), _int32(obs_node), _int64(seqs), low, high - low + 1)
 
 
@@ -449,6 +443,19 @@ def tops_below(event_start: np.ndarray, obs_node: np.ndarray, limit: int) -> np.
     """Per event of `by_event`'s grouping: whether its top (first) node is below `limit`. (The
     same in numpy made three passes over ten million events: 0.12 s.)"""
     return _tops_below(_int64(event_start), _int64(obs_node), limit)
+
+
+def _ranks(seqs: np.ndarray, obs_seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse seq numbers made dense, for the kernels' tables by seq: each of `seqs`' rank among
+    them, and the rank of each observation's seq (-1 for a seq not among `seqs`)."""
+    order = np.argsort(seqs, kind="stable")
+    ranks = np.empty(len(seqs), np.int64)
+    ranks[order] = np.arange(len(seqs))
+    ordered = seqs[order]
+    at = np.searchsorted(ordered, obs_seq)
+    found = at < len(seqs)
+    found[found] = ordered[at[found]] == obs_seq[found]
+    return ranks, np.where(found, at, -1)
 
 
 def _int64(values: np.ndarray) -> np.ndarray:
@@ -468,11 +475,7 @@ def by_event(event_seq: np.ndarray, obs_seq: np.ndarray, obs_node: np.ndarray) -
     int32 (node numbers, and seq numbers counted from the run's watermark, are below `MAX_RUN`)."""
     if len(event_seq) and event_seq.max() - event_seq.min() > 4 * len(event_seq) + 1_000_000:
         # seq numbers this sparse would make the lookup table large: rank them first
-        order = np.argsort(event_seq, kind="stable")
-        ranks = np.empty(len(event_seq), np.int64)
-        ranks[order] = np.arange(len(event_seq))
-        obs_seq = np.searchsorted(event_seq[order], obs_seq)  # = the rank of the event it belongs to
-        event_seq = ranks
+        event_seq, obs_seq = _ranks(event_seq, obs_seq)
     return _by_event(_int64(event_seq), _int32(obs_seq), _int32(obs_node))
 
 
