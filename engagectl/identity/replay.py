@@ -300,7 +300,7 @@ def _first_seen(obs_node, n_nodes):
     """Node numbers in the order the events first carry them: `obs_node` renumbered, and each
     node's new number (`new_of`). Nodes no event carries (a stored profile's others) come last."""
     new_of = np.full(n_nodes, -1, np.int64)
-    renumbered = np.empty(obs_node.shape[0], np.int64)
+    renumbered = np.empty(obs_node.shape[0], np.int32)
     k = 0
     for j in range(obs_node.shape[0]):
         node = obs_node[j]
@@ -316,7 +316,7 @@ def _first_seen(obs_node, n_nodes):
 
 
 @numba.njit(cache=True, nogil=True)
-def _by_event(event_seq, obs_seq, obs_node):
+def _by_event(event_seq, obs_seq, obs_node, offset):
     """Group observations by event, each event's nodes in ascending order.
 
     Observations arrive from DuckDB as a few thousand runs, each in seq order (any order gives
@@ -331,15 +331,16 @@ def _by_event(event_seq, obs_seq, obs_node):
     n_obs = obs_seq.shape[0]
     low = event_seq.min() if n_events else 0
     span = (event_seq.max() - low + 1) if n_events else 0
+    obs_low = low - offset  # observations count their seq numbers from `offset`
     at = np.zeros(span + 1, np.int64)  # seq slot i's nodes are by_seq[at[i]:at[i + 1]]
     for j in range(n_obs):
-        at[obs_seq[j] - low + 1] += 1
+        at[obs_seq[j] - obs_low + 1] += 1
     for i in range(span):
         at[i + 1] += at[i]
     by_seq = np.empty(n_obs, np.int32)  # node numbers (`replay` refuses a run of 2^31 nodes)
     fill = at[:-1].copy()
     for j in range(n_obs):
-        i = obs_seq[j] - low
+        i = obs_seq[j] - obs_low
         by_seq[fill[i]] = obs_node[j]
         fill[i] += 1
     first = np.empty(n_events, np.int64)
@@ -349,7 +350,7 @@ def _by_event(event_seq, obs_seq, obs_node):
         first[r] = at[i]
         count[r] = at[i + 1] - at[i]
     start = np.empty(n_events + 1, np.int64)
-    nodes = np.empty(n_obs, np.int64)
+    nodes = np.empty(n_obs, np.int32)
     k = 0
     for r in range(n_events):
         start[r] = k
@@ -442,7 +443,7 @@ def _tops_below(event_start, obs_node, limit):
 def tops_below(event_start: np.ndarray, obs_node: np.ndarray, limit: int) -> np.ndarray:
     """Per event of `by_event`'s grouping: whether its top (first) node is below `limit`. (The
     same in numpy made three passes over ten million events: 0.12 s.)"""
-    return _tops_below(_int64(event_start), _int64(obs_node), limit)
+    return _tops_below(_int64(event_start), _int32(obs_node), limit)
 
 
 def _ranks(seqs: np.ndarray, obs_seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -464,19 +465,23 @@ def _int64(values: np.ndarray) -> np.ndarray:
 
 
 def _int32(values: np.ndarray) -> np.ndarray:
-    """`_by_event` takes its observations as int32, the type the resolver fetches them as (no copy
-    from DuckDB; Postgres hands over int64)."""
+    """Observations are int32 in every kernel: the type the resolver fetches them as (no copy from
+    DuckDB; Postgres hands over int64), in half the memory."""
     return np.ascontiguousarray(values, dtype=np.int32)
 
 
-def by_event(event_seq: np.ndarray, obs_seq: np.ndarray, obs_node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`event_start` and `obs_node` for `replay`: observations (seq, node) in any order, grouped by
-    the events of `event_seq` (already in the order to replay them). Observations are taken as
-    int32 (node numbers, and seq numbers counted from the run's watermark, are below `MAX_RUN`)."""
+def by_event(event_seq: np.ndarray, obs_seq: np.ndarray, obs_node: np.ndarray,
+             offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`event_start` and `obs_node` (int32) for `replay`: observations (seq, node) in any order,
+    grouped by the events of `event_seq` (already in the order to replay them). Observations are
+    taken as int32 (node numbers, and seq numbers counted from the run's watermark, are below
+    `MAX_RUN`), their seq numbers counted from `offset` (the events' own are not shifted: on 10M
+    events a shifted copy cost 0.02-0.13 s, most of it faulting fresh memory in)."""
     if len(event_seq) and event_seq.max() - event_seq.min() > 4 * len(event_seq) + 1_000_000:
         # seq numbers this sparse would make the lookup table large: rank them first
-        event_seq, obs_seq = _ranks(event_seq, obs_seq)
-    return _by_event(_int64(event_seq), _int32(obs_seq), _int32(obs_node))
+        event_seq, obs_seq = _ranks(event_seq - offset, obs_seq)
+        offset = 0
+    return _by_event(_int64(event_seq), _int32(obs_seq), _int32(obs_node), offset)
 
 
 def replay(event_start: np.ndarray, event_us: np.ndarray, obs_node: np.ndarray, node_type: np.ndarray,
@@ -498,12 +503,15 @@ def replay(event_start: np.ndarray, event_us: np.ndarray, obs_node: np.ndarray, 
     # events close in time then lie close in memory, and the node-indexed arrays read at random
     # per event stay in cache. On 10M events the replay took half the time (1.25 -> 0.62 s) for
     # a 0.18 s pass. An event's nodes keep their (priority) order; results are numbered back.
-    obs_node, new_of = _first_seen(_int64(obs_node), node_type.shape[0])
+    # Observations stay int32 (`by_event`'s), the rest int64: the types `compile_rules` compiled for.
+    obs_node, new_of = _first_seen(_int32(obs_node), node_type.shape[0])
     old_of = np.empty_like(new_of)
     old_of[new_of] = np.arange(len(new_of))  # new number -> caller's
-    result = Replay(*_replay(*[_int64(a) for a in (
-        event_start, event_us, obs_node, np.asarray(node_type)[old_of], limits, periods,
-        np.asarray(owner_init)[old_of], np.asarray(first_init)[old_of], stored_created_us, keys)]))
+    event_start, event_us, node_type, limits, periods, owner_init, first_init, stored_created_us, keys = [
+        _int64(a) for a in (event_start, event_us, np.asarray(node_type)[old_of], limits, periods,
+                            np.asarray(owner_init)[old_of], np.asarray(first_init)[old_of], stored_created_us, keys)]
+    result = Replay(*_replay(event_start, event_us, obs_node, node_type, limits, periods, owner_init, first_init,
+                             stored_created_us, keys))
     for name in ("owner", "attached_event", "last_event"):
         setattr(result, name, getattr(result, name)[new_of])
     return result

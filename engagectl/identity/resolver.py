@@ -355,7 +355,7 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
     narrowed = not len(stored_created)
     beside = _beside_kernels(warehouse, lambda: latest_by_node(warehouse, call_table)) if narrowed else nullcontext()
     with beside:
-        event_start, obs_node = by_event(event_seq - after, observed["seq"], observed["node"])
+        event_start, obs_node = by_event(event_seq, observed["seq"], observed["node"], offset=after)
         del observed
         args = (event_start, event_us, obs_node, node_type, limits, periods, owner, first_us, stored_created)
         result = replay(*args)
