@@ -29,10 +29,16 @@ class Figure:
         return self.ratio >= self.target_ratio if self.higher_is_better else self.ratio <= self.target_ratio
 
 
+def _ratio_text(ratio: float) -> str:
+    # Below 1, three significant digits: 0.0532x against a 0.05x target, not "0.05x: MISSED".
+    return f"{ratio:.2f}" if ratio >= 1 else f"{ratio:.3g}"
+
+
 def render(figure: Figure) -> str:
     text = f"{figure.name}: {figure.value:,.3f} {figure.unit}"
     if figure.ratio is not None:
-        text += f"  ratio {figure.ratio:.2f}x vs {figure.baseline_name} ({figure.baseline:,.3f} {figure.unit})"
+        text += (f"  ratio {_ratio_text(figure.ratio)}x vs {figure.baseline_name} "
+                 f"({figure.baseline:,.3f} {figure.unit})")
     if figure.target_ratio is not None and figure.meets_target is not None:
         sign = ">=" if figure.higher_is_better else "<="
         text += f"  target {sign} {figure.target_ratio}x: {'MET' if figure.meets_target else 'MISSED'}"
