@@ -225,19 +225,24 @@ def _ingest_and_baseline(path: Path, work: Path, db: str) -> tuple[list[dict], l
     """DuckDB's `read_json` and the ingest, each into a fresh database, taking turns `_repeat()`
     times (timed once each, their ratio was seen to move by a fifth between runs of the same
     code). The first ingest's warehouse, `db`, is the one the identity runs start from."""
+    baseline_db, again_db = str(work / "baseline.duckdb"), str(work / "ingest-again.duckdb")
     baselines, ingests = [], []
     for attempt in range(_repeat()):
-        target = db if attempt == 0 else str(work / "ingest-again.duckdb")
-        for database in (str(work / "baseline.duckdb"), target):
-            for leftover in (database, database + ".wal"):
-                if attempt and os.path.exists(leftover):
-                    os.unlink(leftover)
-        baselines.append(_child("read_json", str(path), str(work / "baseline.duckdb")))
+        target = db if attempt == 0 else again_db
+        for database in (baseline_db, target):
+            _remove(database)
+        baselines.append(_child("read_json", str(path), baseline_db))
         ingests.append(_child("ingest", str(path), target))
-    for database in (str(work / "baseline.duckdb"), str(work / "ingest-again.duckdb")):
-        if os.path.exists(database):
-            os.unlink(database)
+    for database in (baseline_db, again_db):
+        _remove(database)
     return baselines, ingests
+
+
+def _remove(database: str) -> None:
+    """A DuckDB database file gone, with its write-ahead log."""
+    for path in (database, database + ".wal"):
+        if os.path.exists(path):
+            os.unlink(path)
 
 
 def _repeat() -> int:
