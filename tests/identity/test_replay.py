@@ -43,8 +43,9 @@ def test_results_go_back_in_seq_order_without_the_events_that_have_none(gap):
     assert kept.tolist() == values[expected].tolist()
 
 
+@pytest.mark.parametrize("offset", [0, 2])  # observations' seq numbers counted from a watermark
 @pytest.mark.parametrize("gap", [1, 10_000_000])  # dense seq numbers, and sparse ones
-def test_each_event_gets_its_own_nodes_in_ascending_order_in_replay_order(gap):
+def test_each_event_gets_its_own_nodes_in_ascending_order_in_replay_order(gap, offset):
     rng = np.random.default_rng(gap)
     seqs = np.arange(20_000) * gap + 3
     replay_order = seqs[rng.permutation(len(seqs))]
@@ -55,7 +56,7 @@ def test_each_event_gets_its_own_nodes_in_ascending_order_in_replay_order(gap):
     cut = rng.permutation(len(obs_seq))[:5]
     runs = np.split(np.arange(len(obs_seq)), np.sort(cut))
     order = np.concatenate(runs[::-1])
-    start, nodes = by_event(replay_order, obs_seq[order], obs_node[order])
+    start, nodes = by_event(replay_order, obs_seq[order] - offset, obs_node[order], offset=offset)
     expected = {}
     for seq, node in zip(obs_seq.tolist(), obs_node.tolist(), strict=True):
         expected.setdefault(seq, []).append(node)
