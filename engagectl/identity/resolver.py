@@ -242,8 +242,9 @@ class Rows:
     into boolean arrays and listed, not np.unique'd: np.unique took 0.2 s on a million calls."""
 
     referenced: np.ndarray  # seq of every event the results name (creating, attaching, merging, latest)
-    users: dict[str, np.ndarray]  # (node, profile_index) of the user ids seen, when events are written by them
-    # (none when user ids are not always on top: `_user_nodes_on_top`)
+    # (node, profile_index) of the user ids seen, when events are written by them (none when user
+    # ids are not always their events' top node: `_user_nodes_on_top`)
+    users: dict[str, np.ndarray]
     by_seq: dict[str, np.ndarray]  # (seq, profile_index) in seq order of the events written by seq
     gone: dict[str, np.ndarray]  # (old_index, new_index): stored profiles merged away, and their survivor
     calls: dict[str, np.ndarray]  # (node, profile_index): the top nodes of identify calls, and their profile
