@@ -235,8 +235,9 @@ class Warehouse:
         """Bring the planner's statistics of a layout table up to date after bulk writes (engines
         that keep them as they write need nothing)."""
 
-    def archive_column(self, column: exp.ColumnDef) -> exp.ColumnDef:
-        """A column written once and seldom read (`raw`), as the engine best stores one."""
+    def stored_column(self, column: exp.ColumnDef, storage: str) -> exp.ColumnDef:
+        """`column` as the engine best stores one of its kind (`layout.COLUMN_STORAGE`): "archive"
+        (written once, seldom read) or "plain" (unique keys written in bulk and joined on)."""
         return column
 
     def load_lines(self, target: exp.Table, path: Path) -> None:

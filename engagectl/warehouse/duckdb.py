@@ -111,12 +111,18 @@ class DuckDBWarehouse(Warehouse):
             )
         )
 
-    def archive_column(self, column: exp.ColumnDef) -> exp.ColumnDef:
-        # Long unique text such as whole messages costs DuckDB's default compression (dictionary
-        # + FSST) over twice the CPU zstd needs to write it, and zstd stores it smaller.
-        compressed = column.copy()
-        compressed.append("constraints", exp.ColumnConstraint(kind=exp.var("USING COMPRESSION ZSTD")))
-        return compressed
+    def stored_column(self, column: exp.ColumnDef, storage: str) -> exp.ColumnDef:
+        # DuckDB's default compression of text (dictionary + FSST) is analysed and built per row
+        # group as rows are written: on unique text it costs more than it saves.
+        # - Long unique text such as whole messages costs it over twice the CPU zstd needs to
+        #   write it, and zstd stores it smaller.
+        # - Unique keys are stored as they are: nothing to build, and a scan copies nothing out.
+        # On the 10M-event identity run the inserts and the commit went from 5.1-5.5 s to
+        # 3.9-5.0 s (2M identities, 1.5M traits, 500k profiles and merges).
+        compression = {"archive": "ZSTD", "plain": "UNCOMPRESSED"}[storage]
+        stored = column.copy()
+        stored.append("constraints", exp.ColumnConstraint(kind=exp.var(f"USING COMPRESSION {compression}")))
+        return stored
 
     def load_lines(self, target: exp.Table, path: Path) -> None:
         # read_csv with an impossible delimiter and no quoting reads each line verbatim.

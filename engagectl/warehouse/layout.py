@@ -112,10 +112,26 @@ LOOKUP_INDEXES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
 _COVERED_BY_V1 = {"profiles_profile_id", "profile_traits_profile_id"}
 
 
-# Columns written once and seldom read: the engine may store them with a compression cheaper to
-# write than its default (`Warehouse.archive_column`). A table created before keeps the default;
+# Columns the engine may store otherwise than by its default, where the default costs more to
+# write than it saves (`Warehouse.stored_column`). A table created before keeps the default;
 # both read the same.
-ARCHIVE_COLUMNS = {("events", "raw")}
+# - "archive": written once and seldom read: whole messages, the ids of the messages behind a
+#   row, identify trait values.
+# - "plain": unique keys written in bulk by every identity run and seldom scanned whole. (Those
+#   an incremental run scans whole, identifier values and the profile ids of identities and
+#   traits, keep the default: stored plain they made it 5-10% slower.)
+COLUMN_STORAGE = {
+    ("events", "raw"): "archive",
+    ("identities", "first_message_id"): "archive",
+    ("profiles", "first_message_id"): "archive",
+    ("profiles", "last_message_id"): "archive",
+    ("merges", "message_id"): "archive",
+    ("profile_traits", "value"): "archive",
+    ("profile_traits", "message_id"): "archive",
+    ("profiles", "profile_id"): "plain",
+    ("merges", "merged_profile_id"): "plain",
+    ("merges", "into_profile_id"): "plain",
+}
 
 
 def create_table(warehouse: Warehouse, table: Table) -> exp.Create:
@@ -123,8 +139,8 @@ def create_table(warehouse: Warehouse, table: Table) -> exp.Create:
         exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(kind))
         for name, kind in table.columns
     ]
-    columns = [warehouse.archive_column(column) if (table.name, column.name) in ARCHIVE_COLUMNS else column
-               for column in columns]
+    columns = [warehouse.stored_column(column, COLUMN_STORAGE[table.name, column.name])
+               if (table.name, column.name) in COLUMN_STORAGE else column for column in columns]
     return exp.Create(
         this=exp.Schema(this=warehouse.table(table.name), expressions=columns),
         kind="TABLE",
