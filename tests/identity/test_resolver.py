@@ -225,6 +225,26 @@ def test_identifiers_are_read_from_contexts_of_every_shape(warehouse):
                      ("m1", "ios.push_token", "t-1"), ("m2", "crm_id", "c-9"), ("m3", "android.id", "d-3")]
 
 
+def test_an_email_key_is_found_however_its_document_spells_it(warehouse, tmp_path):
+    # Documents are only parsed for an email when their text could name one: a key spelled with
+    # \u escapes names it as well, a value mentioning "email" or a nested key does not.
+    lines = {
+        "m1": '"properties": {"\\u0065mail": "Esc@Example.com"}',
+        "m2": '"traits": {"em\\u0061il": "trait@example.com"}',
+        "m3": '"properties": {"note": "email me", "contact": {"email": "nested@example.com"}}',
+        "m4": '"properties": {"email": "plain@example.com"}',
+    }
+    path = tmp_path / "spelled.jsonl"
+    path.write_text("".join(f'{{"type": "track", "event": "Viewed", "messageId": "{m}", "anonymousId": "a-{m}", '
+                            f'"timestamp": "2024-05-01T10:00:0{i}Z", {body}}}\n'
+                            for i, (m, body) in enumerate(lines.items())))
+    ingest_files(warehouse, [str(path)])
+    resolve_identities(warehouse, IdentitySettings())
+    rows = warehouse.fetchall(warehouse.parse(
+        "SELECT first_message_id, id_value FROM identities WHERE id_type = 'email' ORDER BY 1"))
+    assert rows == [("m1", "esc@example.com"), ("m2", "trait@example.com"), ("m4", "plain@example.com")]
+
+
 def test_a_trait_written_twice_in_one_call_keeps_the_later_value(warehouse, tmp_path):
     # JSON parsers keep the later of two entries with the same key; so does a profile.
     path = tmp_path / "twice.jsonl"
