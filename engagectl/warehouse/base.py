@@ -237,7 +237,7 @@ class Warehouse:
 
     def stored_column(self, column: exp.ColumnDef, storage: str) -> exp.ColumnDef:
         """`column` as the engine best stores one of its kind (`layout.COLUMN_STORAGE`): "archive"
-        (written once, seldom read) or "plain" (unique keys written in bulk and joined on)."""
+        (text written once, read in few places) or "plain" (unique keys written in bulk)."""
         return column
 
     def load_lines(self, target: exp.Table, path: Path) -> None:
