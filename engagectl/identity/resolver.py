@@ -361,10 +361,12 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
         args = (event_start, event_us, obs_node, node_type, limits, periods, owner, first_us, stored_created)
         result = replay(*args)
         by_user_id = tops_below(event_start, obs_node, user_nodes)
-        # Worked out while the warehouse may still be narrowing traits: 0.15-0.25 s on 10M events.
-        rows = _rows(result, event_seq, event_us, call_nodes, user_nodes, by_user_id, narrowed)
+        if not result.tie:
+            # Worked out while the warehouse may still be narrowing traits: 0.15-0.25 s on 10M events.
+            rows = _rows(result, event_seq, event_us, call_nodes, user_nodes, by_user_id, narrowed)
     if result.tie:
         # Profiles created at the same moment were compared: the older is the smaller profile id.
+        # (The results of the first pass are not worked into rows: this pass replaces them.)
         result = replay(*args, keys=_tie_keys(warehouse, result, event_seq))
         rows = _rows(result, event_seq, event_us, call_nodes, user_nodes, by_user_id, narrowed)
     return Replayed(result, event_seq, narrowed, rows)
