@@ -183,7 +183,7 @@ def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) 
     # The stored profiles these identifiers already belong to, numbered from 0.
     # Where their rows lie is kept too (where the engine can say): the writes update those rows.
     _scratch(warehouse, STORED, """
-        SELECT ROW_NUMBER() OVER (ORDER BY p.profile_id) - 1 AS profile_index, p.profile_id, p.created_at,
+        SELECT ROW_NUMBER() OVER (ORDER BY p.profile_id) - 1 AS profile_index, p.profile_id, p.created_at, p.updated_at,
                :row AS profile_row
         FROM profiles AS p
         WHERE p.profile_id IN (SELECT i.profile_id FROM identities AS i JOIN engage_observed AS o
@@ -248,8 +248,9 @@ class Rows:
     by_seq: dict[str, np.ndarray]  # (seq, profile_index) in seq order of the events written by seq
     gone: dict[str, np.ndarray]  # (old_index, new_index): stored profiles merged away, and their survivor
     calls: dict[str, np.ndarray]  # (node, profile_index): the top nodes of identify calls, and their profile
-    touched: np.ndarray  # profiles that got identify calls or absorbed others
+    touched: dict[str, np.ndarray]  # (profile_index, weighed): profiles that got identify calls or absorbed others
     settled: bool  # `refresh_traits`' settled
+    replaced: bool  # `refresh_traits`' replaced
     latest: dict[str, np.ndarray]  # (profile_index, seq): each profile's latest event of the run
     created: dict[str, np.ndarray]  # (profile_index, seq): profiles created in the run (survivors)
     attached: dict[str, np.ndarray]  # (node, profile_index, first_seq, last_us): identifiers attached
@@ -258,8 +259,8 @@ class Rows:
     resolved: int  # events with a profile
 
 
-def _rows(result: Replay, event_seq: np.ndarray, event_us: np.ndarray, call_nodes: np.ndarray, user_nodes: int,
-          by_user_id: np.ndarray, narrowed: bool) -> Rows:
+def _rows(result: Replay, event_seq: np.ndarray, event_us: np.ndarray, call_nodes: np.ndarray, call_us: np.ndarray,
+          stored_updated_us: np.ndarray, user_nodes: int, by_user_id: np.ndarray, narrowed: bool) -> Rows:
     named = np.zeros(len(event_seq), bool)
     for events in (result.created_event, result.attached_event, result.latest_event, result.merge_event):
         named[events[events >= 0]] = True
@@ -275,6 +276,16 @@ def _rows(result: Replay, event_seq: np.ndarray, event_us: np.ndarray, call_node
     touched = np.zeros(len(result.root), bool)
     touched[result.root[result.merged_into]] = True
     touched[node_profiles] = True
+    # Profiles whose traits are weighed from every call they hold (`refresh_traits`): those that
+    # absorbed a stored profile, and stored ones that got a call older than their last activity.
+    stored = len(stored_updated_us)
+    weighed = np.zeros(len(result.root), bool)
+    weighed[result.root[result.merged[result.merged < stored]]] = True
+    call_profiles = result.root[result.owner[call_nodes]]
+    if stored:
+        late = (call_profiles < stored) & (call_us < stored_updated_us[np.minimum(call_profiles, stored - 1)])
+        weighed[call_profiles[late]] = True
+    touched_index = np.flatnonzero(touched)
     with_latest = np.flatnonzero(result.latest_event >= 0)
     created = np.flatnonzero((result.created_event >= 0) & (result.root == index))
     attached = np.flatnonzero(result.attached_event >= 0)
@@ -285,10 +296,11 @@ def _rows(result: Replay, event_seq: np.ndarray, event_us: np.ndarray, call_node
         by_seq={"seq": seqs, "profile_index": profiles},
         gone={"old_index": gone, "new_index": result.root[gone]},
         calls={"node": nodes, "profile_index": node_profiles},
-        touched=np.flatnonzero(touched),
+        touched={"profile_index": touched_index, "weighed": weighed[touched_index].astype(np.int64)},
         # The run met no stored profile (whose calls of earlier runs count too), and no profile has
         # calls under two top nodes: the latest per top node is the latest per profile.
         settled=narrowed and bool(np.bincount(node_profiles, minlength=1).max() <= 1),
+        replaced=bool(np.any(touched[:stored] & ~weighed[:stored])),
         latest={"profile_index": with_latest, "seq": event_seq[result.latest_event[with_latest]]},
         created={"profile_index": created, "seq": event_seq[result.created_event[created]]},
         attached={"node": attached, "profile_index": result.root[result.owner[attached]],
@@ -311,7 +323,7 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
     """Run the events through the rules. Meanwhile, when the run meets no stored profile, the
     warehouse narrows the run's identify traits down to the latest per top node
     (`traits.latest_by_node`): without calls of earlier runs to weigh, that is often all there is
-    to do. A run that meets stored profiles weighs every call once, with theirs, afterwards."""
+    to do. A run that meets stored profiles takes every entry of its calls afterwards."""
     events = warehouse.fetch_arrays(warehouse.parse(
         "SELECT seq, :us AS us FROM events WHERE seq > :after ORDER BY \"timestamp\", seq",
         us=warehouse.epoch_us(exp.column("timestamp", quoted=True)), after=after))
@@ -329,10 +341,11 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
                               AND n.id_value = o.id_value AND n.observed = 1""",
         after=after, observations=_observations(warehouse, after)))
     calls = warehouse.fetch_arrays(warehouse.parse(
-        "SELECT seq FROM events WHERE seq > :after AND type = 'identify' AND traits IS NOT NULL",
-        after=after))["seq"]
-    call_nodes = top_nodes(observed["seq"], observed["node"], calls - after)
-    calls, call_nodes = calls[call_nodes >= 0], call_nodes[call_nodes >= 0]  # no identifier: no profile
+        "SELECT seq, :us AS us FROM events WHERE seq > :after AND type = 'identify' AND traits IS NOT NULL",
+        us=warehouse.epoch_us(exp.column("timestamp", quoted=True)), after=after))
+    call_nodes = top_nodes(observed["seq"], observed["node"], calls["seq"] - after)
+    with_node = call_nodes >= 0  # no identifier: no profile
+    calls, call_us, call_nodes = calls["seq"][with_node], calls["us"][with_node], call_nodes[with_node]
     node_type = np.empty(count, np.int64)
     for index, (_, low, high) in enumerate(types):  # a type's nodes are contiguous (sorted by type)
         node_type[low:high + 1] = index
@@ -347,9 +360,9 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
     owner[stored["node"]] = stored["profile_index"]
     first_us[stored["node"]] = stored["us"]
     profiles = warehouse.fetch_arrays(warehouse.parse(
-        "SELECT profile_index, :us AS us FROM engage_stored_profiles ORDER BY profile_index",
-        us=warehouse.epoch_us(exp.column("created_at"))))
-    stored_created = profiles["us"]
+        "SELECT profile_index, :created AS created, :updated AS updated FROM engage_stored_profiles ORDER BY profile_index",
+        created=warehouse.epoch_us(exp.column("created_at")), updated=warehouse.epoch_us(exp.column("updated_at"))))
+    stored_created = profiles["created"]
 
     user_nodes = _user_nodes_on_top(warehouse, types)
     call_table = warehouse.load_arrays(IDENTIFY_CALLS, {"seq": calls, "node": call_nodes})
@@ -363,12 +376,14 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
         by_user_id = tops_below(event_start, obs_node, user_nodes)
         if not result.tie:
             # Worked out while the warehouse may still be narrowing traits: 0.15-0.25 s on 10M events.
-            rows = _rows(result, event_seq, event_us, call_nodes, user_nodes, by_user_id, narrowed)
+            rows = _rows(result, event_seq, event_us, call_nodes, call_us, profiles["updated"], user_nodes, by_user_id,
+                         narrowed)
     if result.tie:
         # Profiles created at the same moment were compared: the older is the smaller profile id.
         # (The results of the first pass are not worked into rows: this pass replaces them.)
         result = replay(*args, keys=_tie_keys(warehouse, result, event_seq))
-        rows = _rows(result, event_seq, event_us, call_nodes, user_nodes, by_user_id, narrowed)
+        rows = _rows(result, event_seq, event_us, call_nodes, call_us, profiles["updated"], user_nodes, by_user_id,
+                         narrowed)
     return Replayed(result, event_seq, narrowed, rows)
 
 
@@ -487,7 +502,7 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
     # Identify traits, of the profiles that got identify calls or absorbed others: once the
     # events' profiles are written and merged profiles' rows repointed, which is all they read.
     warehouse.load_arrays(CALL_PROFILES, rows.calls)
-    warehouse.load_arrays(TOUCHED_INDEX, {"profile_index": rows.touched})
+    warehouse.load_arrays(TOUCHED_INDEX, rows.touched)
     if replayed.narrowed:
         new_entries = warehouse.parse("""
             SELECT c.profile_index, t.key, t.value, t.ts, t.seq, t.position, t.message_id
@@ -497,9 +512,9 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
             SELECT x.seq, c.profile_index FROM engage_identify_calls AS x
             JOIN engage_call_profiles AS c ON c.node = x.node"""))
     refresh_traits(warehouse, after, touched=warehouse.parse("""
-        SELECT ids.profile_index, ids.profile_id FROM engage_touched_index AS t
+        SELECT ids.profile_index, ids.profile_id, t.weighed = 1 AS weighed FROM engage_touched_index AS t
         JOIN engage_profile_ids AS ids ON ids.profile_index = t.profile_index"""), new_entries=new_entries,
-                   settled=rows.settled)
+                   settled=rows.settled, weighed=bool(rows.touched["weighed"].any()), replaced=rows.replaced)
 
     # Each profile's latest event of the run, for recency (roots only carry one).
     warehouse.load_arrays(LATEST, rows.latest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -267,6 +268,73 @@ def test_traits_of_calls_under_different_top_identifiers_of_one_profile_take_the
     resolve_identities(warehouse, IdentitySettings())
     assert {_profile_of(warehouse, m) for m in ("m1", "m2", "m3", "m4")} == {profile_id_for("m1")}
     assert _traits(warehouse, profile_id_for("m1")) == {"email": "bob@example.com", "plan": "team"}
+
+
+def test_a_later_run_changes_only_the_keys_its_calls_write(warehouse):
+    ingest_messages(warehouse, [
+        _msg("m1", "01T10:00:00", type="identify", userId="u1", traits={"plan": "free", "name": "Bob", "city": "Oslo"}),
+    ])
+    resolve_identities(warehouse, IdentitySettings())
+    ingest_messages(warehouse, [
+        _msg("m2", "02T10:00:00", type="identify", userId="u1", traits={"plan": "pro", "name": None}),
+        _msg("m3", "02T10:00:00", type="identify", userId="u2", traits={"plan": "team"}),
+    ])
+    resolve_identities(warehouse, IdentitySettings())
+    assert _traits(warehouse, profile_id_for("m1")) == {"plan": "pro", "city": "Oslo"}
+    assert _traits(warehouse, profile_id_for("m3")) == {"plan": "team"}
+    # At the very moment of the last call the profile holds, the later message wins.
+    ingest_messages(warehouse, [_msg("m4", "02T10:00:00", type="identify", userId="u1", traits={"plan": "basic"})])
+    resolve_identities(warehouse, IdentitySettings())
+    assert _traits(warehouse, profile_id_for("m1")) == {"plan": "basic", "city": "Oslo"}
+
+
+def test_a_late_call_is_weighed_against_every_call_the_profile_holds(warehouse):
+    # Arriving in a later run but older than what the profile holds: it loses to a later value,
+    # and to a later null that removed its key; a key nobody wrote later is taken.
+    ingest_messages(warehouse, [
+        _msg("m1", "01T10:00:00", type="identify", userId="u1", traits={"plan": "free", "city": "Oslo"}),
+        _msg("m3", "03T10:00:00", type="identify", userId="u1", traits={"plan": None}),
+        _msg("m4", "04T10:00:00", type="identify", userId="u1", traits={"city": "Rome"}),
+        _msg("m5", "05T10:00:00", userId="u1"),
+    ])
+    resolve_identities(warehouse, IdentitySettings())
+    assert _traits(warehouse, profile_id_for("m1")) == {"city": "Rome"}
+    ingest_messages(warehouse, [
+        _msg("m2", "02T10:00:00", type="identify", userId="u1", traits={"plan": "pro", "city": "Bonn", "age": 40}),
+    ])
+    resolve_identities(warehouse, IdentitySettings())
+    assert _traits(warehouse, profile_id_for("m1")) == {"city": "Rome", "age": 40}
+
+
+def test_traits_over_many_runs_are_the_latest_of_every_call_a_profile_holds(warehouse):
+    # Random identify traffic over four runs (later and late calls, nulls, merges of stored
+    # profiles): the stored traits are what the whole identify history of each profile gives.
+    rng = random.Random(3)
+    number = 0
+    for run in range(4):
+        messages = []
+        for _ in range(60):
+            number += 1
+            person = rng.randrange(12)
+            traits = {key: rng.choice([None, rng.randrange(5)]) for key in rng.sample(["a", "b", "c", "d"], 2)}
+            day = rng.randrange(1, 9) + (run * 6 if rng.random() < 0.8 else 0)  # mostly later, some late
+            identifiers = {"userId": f"u{person}"} if rng.random() < 0.6 else {}
+            identifiers["anonymousId"] = f"a{person}-{rng.randrange(3)}"
+            messages.append(_msg(f"m{number}", f"{day:02d}T{rng.randrange(24):02d}:00:00", type="identify",
+                                 traits=traits, **identifiers))
+        ingest_messages(warehouse, messages)
+        resolve_identities(warehouse, IdentitySettings())
+
+    expected: dict[str, dict] = {}
+    calls = warehouse.fetchall(warehouse.parse("""
+        SELECT profile_id, CAST(traits AS TEXT) FROM events WHERE type = 'identify' ORDER BY "timestamp", seq"""))
+    for profile_id, traits in calls:
+        for key, value in json.loads(traits).items():
+            expected.setdefault(profile_id, {})[key] = value
+    expected = {p: {k: v for k, v in t.items() if v is not None} for p, t in expected.items()}
+    stored = {p: _traits(warehouse, p) for (p,) in warehouse.fetchall(warehouse.parse("SELECT profile_id FROM profiles"))}
+    assert warehouse.fetchall(warehouse.parse("SELECT COUNT(*) FROM merges"))[0][0] > 0
+    assert {p: t for p, t in stored.items() if t} == {p: t for p, t in expected.items() if t}
 
 
 def test_a_run_too_large_for_the_kernels_is_refused_before_it_writes_anything(warehouse, monkeypatch):
