@@ -113,18 +113,21 @@ _COVERED_BY_V1 = {"profiles_profile_id", "profile_traits_profile_id"}
 
 
 # Columns the engine may store otherwise than by its default, where the default costs more to
-# write than it saves (`Warehouse.stored_column`). A table created before keeps the default;
+# write or to scan than it saves (`Warehouse.stored_column`). A table created before keeps the default;
 # both read the same. The price is room: after the 10M-event bench's identity run the DuckDB
 # file held 705 MiB instead of 631, and 28 MB more with message ids stored plain.
 # - "archive": text written once and read in few places: whole messages, identify trait values.
-# - "plain": unique keys written in bulk by every identity run and seldom scanned whole: profile
-#   ids and the ids of the messages behind a row (zstd wrote 2M identities' message ids 0.1 s
-#   slower and stored them in 10% less room: ids of random characters hardly compress). Those
-#   an incremental run scans whole, identifier values and the profile ids of identities and
-#   traits, keep the default: stored plain they made it 5-10% slower.
+# - "plain": unique keys written in bulk by every identity run: profile ids, the ids of the
+#   messages behind a row (zstd wrote 2M identities' message ids 0.1 s slower and stored them in
+#   10% less room: ids of random characters hardly compress), and identifier values, which
+#   every incremental run scans whole to find the stored profiles it meets: the 1% run took
+#   0.457 s instead of 0.484 (medians of five, taking turns), for 22 MB more room. The profile
+#   ids of identities and traits, scanned whole by profile, keep the default: a dictionary
+#   holds each id once for its several rows, and the scan by profile took 0.024 s, not 0.028.
 COLUMN_STORAGE = {
     ("events", "raw"): "archive",
     ("identities", "first_message_id"): "plain",
+    ("identities", "id_value"): "plain",
     ("profiles", "first_message_id"): "plain",
     ("profiles", "last_message_id"): "plain",
     ("merges", "message_id"): "plain",
