@@ -368,6 +368,10 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
     call_table = warehouse.load_arrays(IDENTIFY_CALLS, {"seq": calls, "node": call_nodes})
     narrowed = not len(stored_created)
     beside = _beside_kernels(warehouse, lambda: latest_by_node(warehouse, call_table)) if narrowed else nullcontext()
+    def rows_of(result: Replay) -> Rows:
+        return _rows(result, event_seq, event_us, call_nodes, call_us, profiles["updated"], user_nodes, by_user_id,
+                     narrowed)
+
     with beside:
         event_start, obs_node = by_event(event_seq, observed["seq"], observed["node"], offset=after)
         del observed
@@ -376,14 +380,12 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
         by_user_id = tops_below(event_start, obs_node, user_nodes)
         if not result.tie:
             # Worked out while the warehouse may still be narrowing traits: 0.15-0.25 s on 10M events.
-            rows = _rows(result, event_seq, event_us, call_nodes, call_us, profiles["updated"], user_nodes, by_user_id,
-                         narrowed)
+            rows = rows_of(result)
     if result.tie:
         # Profiles created at the same moment were compared: the older is the smaller profile id.
         # (The results of the first pass are not worked into rows: this pass replaces them.)
         result = replay(*args, keys=_tie_keys(warehouse, result, event_seq))
-        rows = _rows(result, event_seq, event_us, call_nodes, call_us, profiles["updated"], user_nodes, by_user_id,
-                         narrowed)
+        rows = rows_of(result)
     return Replayed(result, event_seq, narrowed, rows)
 
 

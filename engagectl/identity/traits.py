@@ -22,6 +22,7 @@ from engagectl.warehouse import Warehouse
 TOUCHED = "engage_trait_profiles"
 CALLS = "engage_trait_calls"
 KEYS = "engage_trait_keys"
+NEW = "engage_trait_new_entries"
 BY_NODE = "engage_traits_by_node"
 _ORDER = ["ts", "seq", "position"]  # the last write: latest moment, then message, then place in it
 _ENTRY = ["value", "ts", "seq", "position", "message_id"]
@@ -71,6 +72,10 @@ def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_en
     scratch = [touched_table]
     latest_new = new_entries if settled else warehouse.latest_rows(new_entries, ["profile_index", "key"], _ORDER, _ENTRY)
     if weighed:
+        # Read twice below (for the kept profiles and for the weighed): worked out once.
+        new_table = warehouse.scratch(NEW, latest_new)
+        scratch.append(new_table)
+        latest_new = exp.select("*").from_(new_table)
         warehouse.execute(warehouse.parse("""
             DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM engage_trait_profiles WHERE weighed)"""))
     kept = warehouse.parse("""
