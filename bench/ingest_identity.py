@@ -177,8 +177,8 @@ def run(scale: str) -> list[Figure]:
     for leftover in work.iterdir():
         leftover.unlink()
     db = str(work / "warehouse.duckdb")
-    # numba compiles the identity kernels once per installation (then loads them from its cache):
-    # a one-time cost, paid here rather than inside the timed run.
+    # The identity kernels are built once per installation (`identity/compiled.py`; later
+    # processes load them from its cache): a one-time cost, paid here rather than inside the timed run.
     from engagectl.identity.replay import compile_rules
 
     compile_rules()

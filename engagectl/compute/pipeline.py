@@ -59,8 +59,9 @@ def run_pipeline(project: "Project", warehouse: "Warehouse", as_of: datetime,
     from engagectl.identity import resolve_identities
     from engagectl.identity.replay import prepare_rules
 
-    # A process's first use of the identity kernels costs numba about half a second of set-up:
-    # started now, it runs while the warehouse loads the events.
+    # The identity kernels load in a millisecond, but are built on an installation's first run
+    # (seconds), and cost numba's JIT half a second of set-up per process where they cannot be:
+    # started now, that runs while the warehouse loads the events.
     prepare_rules()
     ingested = ingest_sources(project, warehouse) if ingest else None
     resolve_identities(warehouse, project.settings.identity)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from engagectl.identity.graph import period_bucket
-from engagectl.identity.replay import PERIODS, _bucket, by_event, in_seq_order, top_nodes, tops_below
+from engagectl.identity.kernels import _bucket
+from engagectl.identity.replay import PERIODS, by_event, in_seq_order, top_nodes, tops_below
 
 EPOCH = datetime(1970, 1, 1)
 
