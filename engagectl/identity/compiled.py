@@ -14,7 +14,9 @@ code depends on: the kernels' source, their signatures, numba, numpy and Python.
 for the machine's architecture, not for its exact CPU, so a cache copied to another machine of
 the same architecture still runs; the kernels ran as fast as the JIT's, compiled for the CPU.
 Where it cannot be built (no C compiler, a numba without `pycc`), the failure is noted beside it,
-so later processes do not try again, and the kernels run through numba's JIT.
+so later processes do not try again, and the kernels run through numba's JIT. Modules built for
+earlier code are left where they are (a megabyte each): two environments sharing a checkout, with
+different numba, would otherwise delete each other's and rebuild on every switch.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import importlib.machinery
 import importlib.util
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import threading
@@ -161,10 +162,6 @@ def build(directory: Path, name: str) -> Path:
         [built] = Path(work).glob(name + "*")
         target = directory / (name + importlib.machinery.EXTENSION_SUFFIXES[0])
         os.replace(built, target)
-    for stale in directory.glob("engage_kernels_*"):  # earlier builds' modules, locks and notes
-        if not stale.name.startswith(name):
-            with contextlib.suppress(OSError):
-                stale.unlink() if stale.is_file() else shutil.rmtree(stale)
     return target
 
 
