@@ -86,8 +86,9 @@ def _ahead_of_time() -> ModuleType | None:
                 try:
                     build(directory, name)
                 except Exception as exc:  # noqa: BLE001 - any failure leaves the JIT, which always works
-                    reason = f"{type(exc).__name__}: {exc}".strip()
-                    failed.write_text(reason + "\n")
+                    failed.write_text(f"{type(exc).__name__}: {exc}\n")
+                    detail = str(exc).strip().splitlines()  # its first line says what was missing
+                    reason = type(exc).__name__ + (f": {detail[0]}" if detail else "")
                     warnings.warn(f"engagectl: the identity kernels could not be built ahead of time ({reason}); "
                                   f"numba's JIT runs them instead, with about half a second of set-up per "
                                   f"process. Delete {failed} to try again.", RuntimeWarning, stacklevel=2)
