@@ -78,10 +78,7 @@ def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_en
         latest_new = exp.select("*").from_(new_table)
         warehouse.execute(warehouse.parse("""
             DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM engage_trait_profiles WHERE weighed)"""))
-    kept = warehouse.parse("""
-        SELECT p.profile_id, l.key, l.value, l.ts, l.message_id FROM :latest AS l
-        JOIN engage_trait_profiles AS p ON p.profile_index = l.profile_index WHERE NOT p.weighed""",
-        latest=latest_new.subquery())
+    kept = _with_ids(warehouse, latest_new, weighed=False)
     if replaced:
         # Of a stored profile, only the keys the new calls wrote change: those rows are replaced.
         # (The IN on one column lets DuckDB filter its scan by it, with a bloom filter of the
@@ -111,11 +108,18 @@ def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_en
             WHERE p.weighed""", latest=latest_new.subquery())
         everything = exp.union(own_new, _entries(warehouse, calls, "profile_index"), distinct=False)
         latest = warehouse.latest_rows(everything, ["profile_index", "key"], _ORDER, _ENTRY)
-        _insert_traits(warehouse, warehouse.parse("""
-            SELECT p.profile_id, l.key, l.value, l.ts, l.message_id FROM :latest AS l
-            JOIN engage_trait_profiles AS p ON p.profile_index = l.profile_index""", latest=latest.subquery()))
+        _insert_traits(warehouse, _with_ids(warehouse, latest, weighed=True))
     for table in scratch:
         warehouse.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
+
+
+def _with_ids(warehouse: Warehouse, entries: exp.Select, weighed: bool) -> exp.Select:
+    """The entries (profile_index, key, value, ts, …) of the touched profiles that are `weighed`
+    (or are not), as (profile_id, key, value, ts, message_id)."""
+    return warehouse.parse("""
+        SELECT p.profile_id, l.key, l.value, l.ts, l.message_id FROM :entries AS l
+        JOIN engage_trait_profiles AS p ON p.profile_index = l.profile_index WHERE p.weighed = :weighed""",
+        entries=entries.subquery(), weighed=weighed)
 
 
 def _insert_traits(warehouse: Warehouse, latest: exp.Select) -> None:
