@@ -75,11 +75,24 @@ def jit_kernels() -> ModuleType:
     return source
 
 
+def build_failure() -> str | None:
+    """Why the module for this code could not be built, as noted when it failed (None: no note)."""
+    failed = _note(cache_directory(), module_name())
+    return failed.read_text().strip() if failed.exists() else None
+
+
+def _module(directory: Path, name: str) -> Path:
+    return directory / (name + importlib.machinery.EXTENSION_SUFFIXES[0])
+
+
+def _note(directory: Path, name: str) -> Path:
+    return directory / (name + ".failed")
+
+
 def _ahead_of_time() -> ModuleType | None:
     name = module_name()
     directory = cache_directory()
-    path = directory / (name + importlib.machinery.EXTENSION_SUFFIXES[0])
-    failed = directory / (name + ".failed")
+    path, failed = _module(directory, name), _note(directory, name)
     if not path.exists() and not failed.exists():
         with _building(directory, name):
             if not path.exists() and not failed.exists():
@@ -161,9 +174,8 @@ def build(directory: Path, name: str) -> Path:
         with _releasing_the_gil(pycc_compiler):
             cc.compile()
         [built] = Path(work).glob(name + "*")
-        target = directory / (name + importlib.machinery.EXTENSION_SUFFIXES[0])
-        os.replace(built, target)
-    return target
+        os.replace(built, _module(directory, name))
+    return _module(directory, name)
 
 
 @contextlib.contextmanager

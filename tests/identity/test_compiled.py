@@ -19,8 +19,7 @@ from engagectl.identity.replay import Replay, by_event, in_seq_order, replay, to
 def built():
     module = compiled.kernels()
     if module is compiled.jit_kernels():
-        note = compiled.cache_directory() / (compiled.module_name() + ".failed")
-        reason = note.read_text().strip() if note.exists() else "no note of why"
+        reason = compiled.build_failure() or "no note of why"
         if os.environ.get("CI"):
             pytest.fail(f"the kernels were not built ahead of time: {reason}")
         pytest.skip(f"the kernels cannot be built ahead of time on this machine: {reason}")
@@ -127,8 +126,7 @@ def test_a_machine_that_cannot_build_them_notes_why_once_and_runs_the_jit(monkey
     monkeypatch.setattr(compiled, "_loaded", None)
     with pytest.warns(RuntimeWarning, match="could not be built ahead of time.*no C compiler"):
         assert compiled.kernels() is compiled.jit_kernels()
-    [note] = (tmp_path / "engagectl").glob("*.failed")
-    assert "no C compiler" in note.read_text()
+    assert "no C compiler" in compiled.build_failure()
     monkeypatch.setattr(compiled, "_loaded", None)  # as a later process finds it
     assert compiled.kernels() is compiled.jit_kernels()
     assert len(attempts) == 1
@@ -136,7 +134,7 @@ def test_a_machine_that_cannot_build_them_notes_why_once_and_runs_the_jit(monkey
     assert start.tolist() == [0, 2, 3] and nodes.tolist() == [3, 9, 4]
 
 
-def test_kernels_built_for_other_code_are_not_loaded(monkeypatch, tmp_path):
+def test_kernels_changed_in_source_or_signature_get_a_module_of_another_name(monkeypatch, tmp_path):
     name = compiled.module_name()
     changed = tmp_path / "kernels.py"
     changed.write_text(compiled._SOURCE.read_text() + "\n# changed\n")
