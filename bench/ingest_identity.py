@@ -178,7 +178,8 @@ def run(scale: str) -> list[Figure]:
         leftover.unlink()
     db = str(work / "warehouse.duckdb")
     # The identity kernels are built once per installation (`identity/compiled.py`; later
-    # processes load them from its cache): a one-time cost, paid here rather than inside the timed run.
+    # processes load them from its cache): a one-time cost, paid here rather than inside the
+    # timed run.
     from engagectl.identity.replay import compile_rules
 
     compile_rules()

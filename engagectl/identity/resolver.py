@@ -124,8 +124,8 @@ def _collector_paused() -> Iterator[None]:
     A run builds a few hundred statement trees (sqlglot nodes point at their parents, so only the
     collector frees them) while, where numba's JIT runs the kernels, numba loads its typing
     registries: together they set off full collections, each a walk over every object the process
-    holds, 0.1 s apiece, 0.2-0.25 s of a 1% incremental run. The run's garbage is a few megabytes; it is collected once the run is
-    done, by the collections that follow.
+    holds, 0.1 s apiece, 0.2-0.25 s of a 1% incremental run. The run's garbage is a few
+    megabytes; it is collected once the run is done, by the collections that follow.
     """
     enabled = gc.isenabled()
     gc.disable()

@@ -113,8 +113,8 @@ _COVERED_BY_V1 = {"profiles_profile_id", "profile_traits_profile_id"}
 
 
 # Columns the engine may store otherwise than by its default, where the default costs more to
-# write or to scan than it saves (`Warehouse.stored_column`). A table created before keeps the default;
-# both read the same. The price is room: after the 10M-event bench's identity run the DuckDB
+# write or to scan than it saves (`Warehouse.stored_column`). A table created before keeps the
+# default; both read the same. The price is room: after the 10M-event bench's identity run the DuckDB
 # file held 705 MiB instead of 631, and 28 MB more with message ids stored plain.
 # - "archive": text written once and read in few places: whole messages, identify trait values.
 # - "plain": unique keys written in bulk by every identity run: profile ids, the ids of the
@@ -126,16 +126,16 @@ _COVERED_BY_V1 = {"profiles_profile_id", "profile_traits_profile_id"}
 #   holds each id once for its several rows, and the scan by profile took 0.024 s, not 0.028.
 COLUMN_STORAGE = {
     ("events", "raw"): "archive",
-    ("identities", "first_message_id"): "plain",
     ("identities", "id_value"): "plain",
+    ("identities", "first_message_id"): "plain",
+    ("profiles", "profile_id"): "plain",
     ("profiles", "first_message_id"): "plain",
     ("profiles", "last_message_id"): "plain",
-    ("merges", "message_id"): "plain",
     ("profile_traits", "value"): "archive",
     ("profile_traits", "message_id"): "plain",
-    ("profiles", "profile_id"): "plain",
     ("merges", "merged_profile_id"): "plain",
     ("merges", "into_profile_id"): "plain",
+    ("merges", "message_id"): "plain",
 }
 
 
