@@ -27,6 +27,7 @@ from sqlglot import exp
 
 from engagectl.config.models import IdentitySettings
 from engagectl.identity.graph import PROFILE_ID_LENGTH
+from engagectl.identity.heap import freed_memory_reused
 from engagectl.identity.identifiers import (BUILT_IN_TYPES, blocked, document_observations, observations,
                                             priority_rank, type_name, user_id_value)
 from engagectl.identity.replay import (MAX_RUN, PERIODS, TOO_LARGE, Replay, by_event, in_seq_order, prepare_rules,
@@ -139,7 +140,7 @@ def _collector_paused() -> Iterator[None]:
 def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> IdentityReport:
     """Attach every event ingested since the last run to its profile; one transaction."""
     report = IdentityReport()
-    with _collector_paused(), warehouse.transaction():
+    with _collector_paused(), freed_memory_reused(), warehouse.transaction():
         after = _scalar(warehouse, "SELECT MAX(last_seq) FROM identity_watermark") or 0
         last = _scalar(warehouse, "SELECT MAX(seq) FROM events") or 0
         if last <= after:
