@@ -6,7 +6,8 @@ each step in numpy allocates fresh ones, and every page of a fresh mapping is a 
 kernel zeroes. On the 10M-event run the kernels and the rows worked out from them took 2.9 s
 with 0.7 s of that in page faults, and 2.3 s with freed memory reused; the whole run 11.4
 against 12.1 s (medians of three, taking turns). So for the run, large allocations come from
-the heap and the heap is not trimmed; afterwards the settings go back and the free memory is handed back to the system (`malloc_trim`).
+the heap and the heap is not trimmed; afterwards the settings go back and the free memory is
+handed back to the system (`malloc_trim`).
 
 Elsewhere (musl, macOS, Windows) nothing changes. DuckDB allocates with its own allocator and
 is not affected either way.
