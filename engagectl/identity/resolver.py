@@ -325,8 +325,10 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
     warehouse narrows the run's identify traits down to the latest per top node
     (`traits.latest_by_node`): without calls of earlier runs to weigh, that is often all there is
     to do. A run that meets stored profiles takes every entry of its calls afterwards."""
+    # Sorted on the moment as a number, not as a timestamp (the same order): 10M events went
+    # 0.87-1.04 -> 0.74-0.75 s.
     events = warehouse.fetch_arrays(warehouse.parse(
-        "SELECT seq, :us AS us FROM events WHERE seq > :after ORDER BY \"timestamp\", seq",
+        "SELECT seq, us FROM (SELECT seq, :us AS us FROM events WHERE seq > :after) AS e ORDER BY us, seq",
         us=warehouse.epoch_us(exp.column("timestamp", quoted=True)), after=after))
     event_seq, event_us = events["seq"], events["us"]
     types = warehouse.fetchall(warehouse.parse(
