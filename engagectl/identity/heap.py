@@ -38,10 +38,9 @@ def _glibc() -> ctypes.CDLL | None:
         return None
     try:
         library = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        library.mallopt, library.malloc_trim  # noqa: B018 (both must exist)
-    except (OSError, AttributeError):
+    except OSError:
         return None
-    return library
+    return library if hasattr(library, "mallopt") and hasattr(library, "malloc_trim") else None
 
 
 _LIBC = _glibc()
