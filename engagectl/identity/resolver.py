@@ -184,8 +184,8 @@ def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) 
     # The stored profiles these identifiers already belong to, numbered from 0.
     # Where their rows lie is kept too (where the engine can say): the writes update those rows.
     _scratch(warehouse, STORED, """
-        SELECT ROW_NUMBER() OVER (ORDER BY p.profile_id) - 1 AS profile_index, p.profile_id, p.created_at, p.updated_at,
-               :row AS profile_row
+        SELECT ROW_NUMBER() OVER (ORDER BY p.profile_id) - 1 AS profile_index, p.profile_id, p.created_at,
+               p.updated_at, :row AS profile_row
         FROM profiles AS p
         WHERE p.profile_id IN (SELECT i.profile_id FROM identities AS i JOIN engage_observed AS o
                                ON i.id_type = o.id_type AND i.id_value = o.id_value)""", row=_row(warehouse, "p"))
@@ -362,15 +362,17 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int) -> Rep
     first_us = np.zeros(count, np.int64)
     owner[stored["node"]] = stored["profile_index"]
     first_us[stored["node"]] = stored["us"]
-    profiles = warehouse.fetch_arrays(warehouse.parse(
-        "SELECT profile_index, :created AS created, :updated AS updated FROM engage_stored_profiles ORDER BY profile_index",
-        created=warehouse.epoch_us(exp.column("created_at")), updated=warehouse.epoch_us(exp.column("updated_at"))))
+    profiles = warehouse.fetch_arrays(warehouse.parse("""
+        SELECT profile_index, :created AS created, :updated AS updated FROM engage_stored_profiles
+        ORDER BY profile_index""", created=warehouse.epoch_us(exp.column("created_at")),
+        updated=warehouse.epoch_us(exp.column("updated_at"))))
     stored_created = profiles["created"]
 
     user_nodes = _user_nodes_on_top(warehouse, types)
     call_table = warehouse.load_arrays(IDENTIFY_CALLS, {"seq": calls, "node": call_nodes})
     narrowed = not len(stored_created)
     beside = _beside_kernels(warehouse, lambda: latest_by_node(warehouse, call_table)) if narrowed else nullcontext()
+
     def rows_of(result: Replay) -> Rows:
         return _rows(result, event_seq, event_us, call_nodes, call_us, profiles["updated"], user_nodes, by_user_id,
                      narrowed)

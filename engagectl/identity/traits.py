@@ -70,14 +70,16 @@ def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_en
     `replaced`: some kept profile is a stored one (with rows to replace)."""
     touched_table = warehouse.scratch(TOUCHED, touched)
     scratch = [touched_table]
-    latest_new = new_entries if settled else warehouse.latest_rows(new_entries, ["profile_index", "key"], _ORDER, _ENTRY)
+    latest_new = (new_entries if settled else
+                  warehouse.latest_rows(new_entries, ["profile_index", "key"], _ORDER, _ENTRY))
     if weighed:
         # Read twice below (for the kept profiles and for the weighed): worked out once.
         new_table = warehouse.scratch(NEW, latest_new)
         scratch.append(new_table)
         latest_new = exp.select("*").from_(new_table)
         warehouse.execute(warehouse.parse("""
-            DELETE FROM profile_traits WHERE profile_id IN (SELECT profile_id FROM engage_trait_profiles WHERE weighed)"""))
+            DELETE FROM profile_traits
+            WHERE profile_id IN (SELECT profile_id FROM engage_trait_profiles WHERE weighed)"""))
     kept = _with_ids(warehouse, latest_new, weighed=False)
     if replaced:
         # Of a stored profile, only the keys the new calls wrote change: those rows are replaced.

@@ -272,7 +272,8 @@ def test_traits_of_calls_under_different_top_identifiers_of_one_profile_take_the
 
 def test_a_later_run_changes_only_the_keys_its_calls_write(warehouse):
     ingest_messages(warehouse, [
-        _msg("m1", "01T10:00:00", type="identify", userId="u1", traits={"plan": "free", "name": "Bob", "city": "Oslo"}),
+        _msg("m1", "01T10:00:00", type="identify", userId="u1",
+             traits={"plan": "free", "name": "Bob", "city": "Oslo"}),
     ])
     resolve_identities(warehouse, IdentitySettings())
     ingest_messages(warehouse, [
@@ -332,7 +333,8 @@ def test_traits_over_many_runs_are_the_latest_of_every_call_a_profile_holds(ware
         for key, value in json.loads(traits).items():
             expected.setdefault(profile_id, {})[key] = value
     expected = {p: {k: v for k, v in t.items() if v is not None} for p, t in expected.items()}
-    stored = {p: _traits(warehouse, p) for (p,) in warehouse.fetchall(warehouse.parse("SELECT profile_id FROM profiles"))}
+    profile_ids = warehouse.fetchall(warehouse.parse("SELECT profile_id FROM profiles"))
+    stored = {p: _traits(warehouse, p) for (p,) in profile_ids}
     assert warehouse.fetchall(warehouse.parse("SELECT COUNT(*) FROM merges"))[0][0] > 0
     assert {p: t for p, t in stored.items() if t} == {p: t for p, t in expected.items() if t}
 
