@@ -33,6 +33,9 @@ def _qualified(template: str, schema: str) -> exp.Expression:
 
     expression = sqlglot.parse_one(template, read="postgres")
     for table in expression.find_all(exp.Table):
+        # A placeholder in table position (`FROM :events AS e`) is filled later, by the caller.
+        if isinstance(table.this, exp.Placeholder):
+            continue
         if not table.args.get("db") and table.name in TABLES_BY_NAME:
             table.set("db", exp.to_identifier(schema, quoted=True))
             table.set("this", exp.to_identifier(table.name, quoted=True))

@@ -82,6 +82,15 @@ def test_hostile_values_travel_as_literals(warehouse):
     assert _columns(warehouse, "events")
 
 
+def test_a_placeholder_named_like_a_layout_table_takes_the_table_passed(warehouse):
+    # `FROM :events AS e` reads whatever the caller passes, not the layout's events table.
+    warehouse.load_arrays("engage_test_refs", {"seq": np.array([7, 8])})
+    rows = warehouse.fetchall(warehouse.parse("SELECT COUNT(*) FROM :events AS e",
+                                              events=warehouse.temp_table("engage_test_refs")))
+    assert rows == [(2,)]
+    assert warehouse.fetchall(warehouse.parse("SELECT COUNT(*) FROM events")) == [(0,)]
+
+
 def test_a_failed_transaction_leaves_nothing(warehouse):
     with pytest.raises(RuntimeError), warehouse.transaction():
         warehouse.execute(warehouse.parse("INSERT INTO runs (run_id) VALUES ('r1')"))
