@@ -284,6 +284,9 @@ class DuckDBWarehouse(Warehouse):
     def md5_base64(self, text: exp.Expression) -> exp.Expression:
         return exp.ToBase64(this=exp.Unhex(this=exp.MD5(this=text)))
 
+    def hash_key(self, *parts: exp.Expression) -> exp.Expression | None:
+        return exp.func("HASH", *parts)
+
     def row_locator(self, alias: str) -> exp.Expression | None:
         # A row keeps its rowid through updates and others' deletes; only a checkpoint, after
         # the commit, renumbers rows.
