@@ -475,7 +475,8 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
     # below joins this instead of the whole events table.
     warehouse.load_arrays(REFERENCED, {"seq": rows.referenced})
     _scratch(warehouse, EVENT_REFS, """
-        SELECT e.seq, e."timestamp", e.message_id, e.source FROM events AS e JOIN engage_referenced AS r ON e.seq = r.seq""")
+        SELECT e.seq, e."timestamp", e.message_id, e.source FROM events AS e
+        JOIN engage_referenced AS r ON e.seq = r.seq""")
     _profile_ids(warehouse, result, replayed.event_seq, events=warehouse.temp_table(EVENT_REFS))
     # Each event belongs to the profile holding its highest-priority identifier (its final
     # profile: never one merged away, so the repointing below leaves these rows alone). Written
@@ -494,7 +495,8 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
         warehouse.load_arrays(USER_PROFILES, rows.users)
         _scratch(warehouse, USER_IDS, """
             SELECT n.id_value, ids.profile_id FROM engage_user_profiles AS u
-            JOIN engage_nodes AS n ON n.node = u.node JOIN engage_profile_ids AS ids ON ids.profile_index = u.profile_index""")
+            JOIN engage_nodes AS n ON n.node = u.node
+            JOIN engage_profile_ids AS ids ON ids.profile_index = u.profile_index""")
         warehouse.execute(warehouse.parse("""
             UPDATE events SET profile_id = u.profile_id FROM engage_user_ids AS u
             WHERE u.id_value = :user_id AND events.seq > :after""", user_id=user_id_value("events"), after=after))
@@ -587,7 +589,8 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
         FROM engage_node_results AS r
         JOIN engage_nodes AS n ON n.node = r.node
         JOIN engage_profile_ids AS ids ON ids.profile_index = r.profile_index
-        JOIN engage_event_refs AS f ON f.seq = r.first_seq""", last_seen=warehouse.from_epoch_us(exp.column("last_us", table="r"))))
+        JOIN engage_event_refs AS f ON f.seq = r.first_seq""",
+        last_seen=warehouse.from_epoch_us(exp.column("last_us", table="r"))))
     if len(rows.seen["node"]):
         warehouse.load_arrays(NODE_RESULTS, rows.seen)
         warehouse.execute(warehouse.parse("""
