@@ -142,7 +142,10 @@ def type_name(code: exp.Expression, custom: exp.Expression) -> exp.Expression:
                                     for i, t in enumerate(BUILT_IN_TYPES)], default=custom)
 
 
-_COLUMNS = ("seq", "type_code", "custom_type", "id_value")
+# What tells one identifier from another in an observation: its type (a code, and the name of a
+# custom type) and its value.
+IDENTIFIER_COLUMNS = ("type_code", "custom_type", "id_value")
+_COLUMNS = ("seq", *IDENTIFIER_COLUMNS)
 
 
 def _candidates(sources: exp.Expression, candidates: list[tuple[str, exp.Expression]],
