@@ -7,7 +7,9 @@ kernel zeroes. On the 10M-event run the kernels and the rows worked out from the
 with 0.7 s of that in page faults, and 2.3 s with freed memory reused; the whole run 11.4
 against 12.1 s (medians of three, taking turns). So for the run, large allocations come from
 the heap and the heap is not trimmed; afterwards the settings go back and the free memory is
-handed back to the system (`malloc_trim`).
+handed back to the system (`malloc_trim`). One thing does not go back: setting either turns off
+glibc's sliding mmap threshold (mallopt(3)), and nothing turns it on again. Allocations above the
+threshold it had reached then keep getting mappings of their own, as they do in a new process.
 
 Elsewhere (musl, macOS, Windows) nothing changes. DuckDB allocates with its own allocator and
 is not affected either way.
@@ -49,8 +51,8 @@ _LIBC = _glibc()
 @contextmanager
 def freed_memory_reused() -> Iterator[None]:
     """Large allocations made inside come from glibc's heap, and freed ones stay there for the
-    next; on leaving (the last of concurrent runs), glibc's defaults return and free memory goes
-    back to the system."""
+    next; on leaving (the last of concurrent runs), glibc's default settings return (not its
+    sliding mmap threshold: see the module's docstring) and free memory goes back to the system."""
     global _runs
     if _LIBC is None:
         yield
