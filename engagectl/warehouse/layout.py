@@ -114,8 +114,8 @@ _COVERED_BY_V1 = {"profiles_profile_id", "profile_traits_profile_id"}
 
 # Columns the engine may store otherwise than by its default, where the default costs more to
 # write or to scan than it saves (`Warehouse.stored_column`). A table created before keeps the
-# default; both read the same. The price is room: after the 10M-event bench's identity run the DuckDB
-# file held 705 MiB instead of 631, and 28 MB more with message ids stored plain.
+# default; both read the same. The price is room: after the 10M-event bench's identity run the
+# DuckDB file held 705 MiB instead of 631, and 28 MB more with message ids stored plain.
 # - "archive": text written once and read in few places: whole messages, identify trait values.
 # - "plain": unique keys written in bulk by every identity run: profile ids, the ids of the
 #   messages behind a row (zstd wrote 2M identities' message ids 0.1 s slower and stored them in
