@@ -90,7 +90,7 @@ def _scratch(warehouse: Warehouse, name: str, template: str, **params: Any) -> N
 
 def _drop_scratch(warehouse: Warehouse) -> None:
     for name in _SCRATCH:
-        warehouse.execute(exp.Drop(tables=[warehouse.temp_table(name)], kind="TABLE", exists=True))
+        warehouse.drop_scratch(name)
 
 
 def _scalar(warehouse: Warehouse, template: str, **params: Any) -> Any:

@@ -282,8 +282,14 @@ class Warehouse:
         self.execute(exp.Create(this=table.copy(), kind="TABLE", expression=query,
                                 properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
 
+    def drop_scratch(self, name: str) -> None:
+        """The scratch table `name` (`scratch`, `load_arrays`) gone, if there is one."""
+        self.execute(exp.Drop(tables=[self.temp_table(name)], kind="TABLE", exists=True))
+
     def load_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> exp.Table:
-        """A session-local scratch table of BIGINT columns holding `arrays` (equal lengths)."""
+        """A session-local scratch table of BIGINT columns holding `arrays` (equal lengths): a
+        table, or a view of the arrays where the engine scans them in place. `drop_scratch`
+        drops either."""
         table = self.temp_table(name)
         self.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
         self.execute(exp.Create(this=exp.Schema(this=table, expressions=[

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sqlglot import exp
 
-from engagectl.warehouse import LAYOUT_VERSION, open_warehouse
+from engagectl.warehouse import LAYOUT_VERSION, WarehouseError, open_warehouse
 from engagectl.warehouse.layout import TABLES
 
 CONTRACT = {
@@ -99,6 +99,21 @@ def test_a_failed_transaction_leaves_nothing(warehouse):
     with warehouse.transaction():
         warehouse.execute(warehouse.parse("INSERT INTO runs (run_id) VALUES ('r2')"))
     assert warehouse.fetch_dicts(warehouse.parse("SELECT run_id FROM runs")) == [{"run_id": "r2"}]
+
+
+def test_loaded_arrays_are_replaced_by_a_second_load_and_gone_once_dropped(warehouse):
+    # The identity run loads a name twice (identifiers attached, then those seen again) and drops
+    # every scratch name at the end; a later scratch table may take the name.
+    with warehouse.transaction():
+        warehouse.load_arrays("engage_test_loaded", {"node": np.array([3, 1], np.int32), "flag": np.array([1, 0])})
+        warehouse.load_arrays("engage_test_loaded", {"node": np.array([5, 6, 7], np.int32)})
+        loaded = warehouse.fetch_arrays(warehouse.parse("SELECT node FROM engage_test_loaded ORDER BY node"))
+        assert loaded["node"].tolist() == [5, 6, 7] and loaded["node"].dtype == np.int64
+        warehouse.drop_scratch("engage_test_loaded")
+    with pytest.raises(WarehouseError, match="engage_test_loaded"):
+        warehouse.fetchall(warehouse.parse("SELECT COUNT(*) FROM engage_test_loaded"))
+    warehouse.scratch("engage_test_loaded", warehouse.parse("SELECT 1 AS x"))
+    assert warehouse.fetchall(warehouse.parse("SELECT x FROM engage_test_loaded")) == [(1,)]
 
 
 def test_a_numbered_scratch_table_numbers_rows_from_zero_in_the_order_given(warehouse):
