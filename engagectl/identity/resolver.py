@@ -370,12 +370,16 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int, keyed:
         SELECT CAST(o.seq - :after AS INTEGER) AS seq, CAST(n.node AS INTEGER) AS node FROM :observations AS o
         JOIN engage_nodes AS n ON :same AND n.observed = 1""",
         after=after, same=same, observations=_observations(warehouse, after)))
-    calls = warehouse.fetch_arrays(warehouse.parse(
-        "SELECT seq, :us AS us FROM events WHERE seq > :after AND type = 'identify' AND traits IS NOT NULL",
-        us=warehouse.epoch_us(exp.column("timestamp", quoted=True)), after=after))
+    # The identify calls in the order of their moments (ties by seq): a call's place in it, its
+    # rank, orders calls as (timestamp, seq) does, in one number (`traits.latest_by_node`).
+    calls = warehouse.fetch_arrays(warehouse.parse("""
+        SELECT seq, us FROM (SELECT seq, :us AS us FROM events
+                             WHERE seq > :after AND type = 'identify' AND traits IS NOT NULL) AS c
+        ORDER BY us, seq""", us=warehouse.epoch_us(exp.column("timestamp", quoted=True)), after=after))
     call_nodes = top_nodes(observed["seq"], observed["node"], calls["seq"] - after)
     with_node = call_nodes >= 0  # no identifier: no profile
     calls, call_us, call_nodes = calls["seq"][with_node], calls["us"][with_node], call_nodes[with_node]
+    call_rank = np.flatnonzero(with_node)
     node_type = np.empty(count, np.int64)
     for index, (_, low, high) in enumerate(types):  # a type's nodes are contiguous (sorted by type)
         node_type[low:high + 1] = index
@@ -396,7 +400,7 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int, keyed:
     stored_created = profiles["created"]
 
     user_nodes = _user_nodes_on_top(warehouse, types)
-    call_table = warehouse.load_arrays(IDENTIFY_CALLS, {"seq": calls, "node": call_nodes})
+    call_table = warehouse.load_arrays(IDENTIFY_CALLS, {"seq": calls, "node": call_nodes, "rank": call_rank})
     narrowed = not len(stored_created)
     beside = _beside_kernels(warehouse, lambda: latest_by_node(warehouse, call_table)) if narrowed else nullcontext()
 

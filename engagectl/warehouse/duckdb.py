@@ -271,6 +271,13 @@ class DuckDBWarehouse(Warehouse):
         # the other fields never decide). One hash aggregate, where the window sorts every row;
         # arg_max(columns, order) compared a second struct per row: on 3M identify trait
         # entries, on one thread, 2.5 -> 1.9 s.
+        if len(order) == 1:
+            # One column to order by: each column is taken from the group's row with its greatest
+            # value (arg_max_null: a NULL there is taken too), and no struct is built per row.
+            [last] = order
+            return exp.select(*[exp.column(c) for c in group], *[
+                exp.func("arg_max_null", exp.column(c), exp.column(last)).as_(c) for c in columns]).from_(
+                rows.subquery("r")).group_by(*[exp.column(c) for c in group])
         fields = order + [c for c in columns if c not in order]
         latest = exp.func("MAX", exp.Struct(expressions=[
             exp.PropertyEQ(this=exp.to_identifier(n), expression=exp.column(n)) for n in fields])).as_("engage_latest")

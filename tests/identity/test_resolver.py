@@ -270,6 +270,18 @@ def test_traits_of_calls_under_different_top_identifiers_of_one_profile_take_the
     assert _traits(warehouse, profile_id_for("m1")) == {"email": "bob@example.com", "plan": "team"}
 
 
+def test_a_first_run_takes_each_key_from_the_latest_call_by_moment_then_by_arrival(warehouse):
+    # Calls arrive out of order: an older call ingested later loses, and of two calls at the
+    # same moment the one ingested later wins.
+    ingest_messages(warehouse, [
+        _msg("m1", "03T10:00:00", type="identify", userId="u1", traits={"plan": "pro", "city": "Oslo"}),
+        _msg("m2", "01T10:00:00", type="identify", userId="u1", traits={"plan": "free", "name": "Bob"}),
+        _msg("m3", "03T10:00:00", type="identify", userId="u1", traits={"city": "Rome"}),
+    ])
+    resolve_identities(warehouse, IdentitySettings())
+    assert _traits(warehouse, profile_id_for("m2")) == {"plan": "pro", "city": "Rome", "name": "Bob"}
+
+
 def test_a_later_run_changes_only_the_keys_its_calls_write(warehouse):
     ingest_messages(warehouse, [
         _msg("m1", "01T10:00:00", type="identify", userId="u1",
