@@ -209,7 +209,8 @@ class DuckDBWarehouse(Warehouse):
         # A view of the arrays themselves (DuckDB scans numpy arrays in place), not a table made
         # from them: the identity run loads a dozen, and copying each into a table cost a 1% run
         # 3% of its time, and the 10M-event run 0.2 s of its writes (the arrays are millions of
-        # rows there). The view keeps the arrays alive until `drop_scratch`.
+        # rows there). The view keeps the arrays alive until `drop_scratch` and reads them as they
+        # are when queried: callers hand over arrays they no longer change.
         self.connection.register(name, {column: np.ascontiguousarray(values, dtype=np.int64)
                                         for column, values in arrays.items()})
         return self.temp_table(name)
@@ -266,11 +267,6 @@ class DuckDBWarehouse(Warehouse):
         ).from_(source)
 
     def latest_rows(self, rows: exp.Select, group: list[str], order: list[str], columns: list[str]) -> exp.Select:
-        # The greatest struct of the order's columns followed by the others: structs compare
-        # field by field, so it holds the last row (no two rows of a group tie on the order, so
-        # the other fields never decide). One hash aggregate, where the window sorts every row;
-        # arg_max(columns, order) compared a second struct per row: on 3M identify trait
-        # entries, on one thread, 2.5 -> 1.9 s.
         if len(order) == 1:
             # One column to order by: each column is taken from the group's row with its greatest
             # value (arg_max_null: a NULL there is taken too), and no struct is built per row.
@@ -278,6 +274,11 @@ class DuckDBWarehouse(Warehouse):
             return exp.select(*[exp.column(c) for c in group], *[
                 exp.func("arg_max_null", exp.column(c), exp.column(last)).as_(c) for c in columns]).from_(
                 rows.subquery("r")).group_by(*[exp.column(c) for c in group])
+        # The greatest struct of the order's columns followed by the others: structs compare
+        # field by field, so it holds the last row (no two rows of a group tie on the order, so
+        # the other fields never decide). One hash aggregate, where the window sorts every row;
+        # arg_max(columns, order) compared a second struct per row: on 3M identify trait
+        # entries, on one thread, 2.5 -> 1.9 s.
         fields = order + [c for c in columns if c not in order]
         latest = exp.func("MAX", exp.Struct(expressions=[
             exp.PropertyEQ(this=exp.to_identifier(n), expression=exp.column(n)) for n in fields])).as_("engage_latest")

@@ -116,6 +116,16 @@ def test_loaded_arrays_are_replaced_by_a_second_load_and_gone_once_dropped(wareh
     assert warehouse.fetchall(warehouse.parse("SELECT x FROM engage_test_loaded")) == [(1,)]
 
 
+@pytest.mark.parametrize("order", [["n"], ["n", "m"]])
+def test_latest_rows_take_every_column_of_each_groups_last_row_nulls_included(warehouse, order):
+    rows = warehouse.parse("""
+        SELECT * FROM (VALUES ('a', 1, 5, 'first'), ('a', 3, 1, NULL), ('a', 2, 9, 'second'), ('b', 7, 0, 'only'))
+        AS t(g, n, m, v)""")
+    latest = warehouse.latest_rows(rows, ["g"], order, ["v", "m"])
+    assert sorted(warehouse.fetchall(exp.select("g", "v", "m").from_(latest.subquery("l")))) == [
+        ("a", None, 1), ("b", "only", 0)]
+
+
 def test_a_numbered_scratch_table_numbers_rows_from_zero_in_the_order_given(warehouse):
     # More rows than one DuckDB row group, loaded shuffled, numbered inside a transaction (where
     # DuckDB's rowids of uncommitted rows start far from 0) and outside one.
