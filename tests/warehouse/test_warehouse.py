@@ -141,6 +141,10 @@ def test_a_numbered_scratch_table_numbers_rows_from_zero_in_the_order_given(ware
         expected = sorted(values.tolist(), key=lambda v: (v % 7, -v))
         assert numbered["place"].tolist() == list(range(len(values)))
         assert numbered["v"].tolist() == expected
+    # Once dropped, the name is free for a table.
+    warehouse.drop_scratch("engage_test_numbered")
+    warehouse.scratch("engage_test_numbered", warehouse.parse("SELECT 1 AS x"))
+    assert warehouse.fetchall(warehouse.parse("SELECT x FROM engage_test_numbered")) == [(1,)]
 
 
 def test_json_columns_read_back_with_sqlglot_json_access(warehouse):
