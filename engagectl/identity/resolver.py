@@ -549,12 +549,13 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
             FROM engage_traits_by_node AS t JOIN engage_call_profiles AS c ON c.node = t.node""")
     else:
         new_entries = call_entries(warehouse, warehouse.parse("""
-            SELECT x.seq, c.profile_index FROM engage_identify_calls AS x
+            SELECT x.seq, x.rank, c.profile_index FROM engage_identify_calls AS x
             JOIN engage_call_profiles AS c ON c.node = x.node"""))
     refresh_traits(warehouse, after, touched=warehouse.parse("""
         SELECT ids.profile_index, ids.profile_id, t.weighed = 1 AS weighed FROM engage_touched_index AS t
         JOIN engage_profile_ids AS ids ON ids.profile_index = t.profile_index"""), new_entries=new_entries,
-                   settled=rows.settled, weighed=bool(rows.touched["weighed"].any()), replaced=rows.replaced)
+                   settled=rows.settled, weighed=bool(rows.touched["weighed"].any()), replaced=rows.replaced,
+                   ranked=not replayed.narrowed)
 
     # Each profile's latest event of the run, for recency (roots only carry one).
     warehouse.load_arrays(LATEST, rows.latest)

@@ -50,9 +50,10 @@ def _entries(warehouse: Warehouse, calls: exp.Expression, owner: str, ranked: bo
 
 
 def call_entries(warehouse: Warehouse, calls: exp.Select) -> exp.Select:
-    """The entries (profile_index, key, value, ts, seq, position, message_id) of the identify calls
-    `calls` (seq, profile_index), as `refresh_traits` takes them."""
-    return _entries(warehouse, calls.subquery(), "profile_index")
+    """The entries (profile_index, key, value, ts, seq, position, message_id, and `_LAST`) of the
+    identify calls `calls` (seq, profile_index, rank: as `latest_by_node` takes them), as
+    `refresh_traits` takes them, `ranked`."""
+    return _entries(warehouse, calls.subquery(), "profile_index", ranked=True)
 
 
 def latest_by_node(warehouse: Warehouse, calls: exp.Table) -> exp.Table:
@@ -68,12 +69,13 @@ def latest_by_node(warehouse: Warehouse, calls: exp.Table) -> exp.Table:
 
 
 def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_entries: exp.Select,
-                   settled: bool, weighed: bool, replaced: bool) -> None:
+                   settled: bool, weighed: bool, replaced: bool, ranked: bool = False) -> None:
     """Bring up to date the traits of the `touched` profiles: a query of (profile_index,
     profile_id, weighed) listing those that got identify calls with traits among the events past
     `after`, or absorbed others in this run. `new_entries` holds what those calls wrote:
     (profile_index, key, value, ts, seq, position, message_id): every entry (`call_entries`), or
-    the latest ones per top node (`latest_by_node`); `settled`: already one per (profile, key).
+    the latest ones per top node (`latest_by_node`); `settled`: already one per (profile, key);
+    `ranked`: the entries carry `_LAST` (`call_entries`), which orders them in one number.
 
     A `weighed` profile's traits are worked out anew from every identify call it holds, of
     earlier runs too: it absorbed a stored profile (whose calls are now its own), or it got a
@@ -85,7 +87,7 @@ def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_en
     touched_table = warehouse.scratch(TOUCHED, touched)
     scratch = [touched_table]
     latest_new = (new_entries if settled else
-                  warehouse.latest_rows(new_entries, ["profile_index", "key"], _ORDER, _ENTRY))
+                  warehouse.latest_rows(new_entries, ["profile_index", "key"], [_LAST] if ranked else _ORDER, _ENTRY))
     if weighed:
         # Read twice below (for the kept profiles and for the weighed): worked out once.
         new_table = warehouse.scratch(NEW, latest_new)

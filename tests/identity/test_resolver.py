@@ -282,6 +282,19 @@ def test_a_first_run_takes_each_key_from_the_latest_call_by_moment_then_by_arriv
     assert _traits(warehouse, profile_id_for("m2")) == {"plan": "pro", "city": "Rome", "name": "Bob"}
 
 
+def test_a_later_run_takes_each_key_from_its_latest_call_by_moment_then_by_arrival(warehouse):
+    # The same as in a first run, for calls meeting a stored profile.
+    ingest_messages(warehouse, [_msg("m1", "01T10:00:00", type="identify", userId="u1", traits={"city": "Oslo"})])
+    resolve_identities(warehouse, IdentitySettings())
+    ingest_messages(warehouse, [
+        _msg("m2", "03T10:00:00", type="identify", userId="u1", traits={"plan": "pro", "city": "Bergen"}),
+        _msg("m3", "02T10:00:00", type="identify", userId="u1", traits={"plan": "free", "name": "Bob"}),
+        _msg("m4", "03T10:00:00", type="identify", userId="u1", traits={"city": "Rome"}),
+    ])
+    resolve_identities(warehouse, IdentitySettings())
+    assert _traits(warehouse, profile_id_for("m1")) == {"plan": "pro", "city": "Rome", "name": "Bob"}
+
+
 def test_a_later_run_changes_only_the_keys_its_calls_write(warehouse):
     ingest_messages(warehouse, [
         _msg("m1", "01T10:00:00", type="identify", userId="u1",
