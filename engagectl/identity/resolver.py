@@ -194,12 +194,17 @@ def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) 
         "SELECT id_key FROM engage_observed"))["id_key"])
     # The stored profiles these identifiers already belong to, numbered from 0.
     # Where their rows lie is kept too (where the engine can say): the writes update those rows.
+    # The identities are joined on their value alone, the type checked beside it (written so that
+    # it stays a check, not a second key): DuckDB filters the scan by the keys of a join on one
+    # column, so of 2M identities some 20k reach the join. On the 1% run: 0.048-0.050 s instead
+    # of 0.056-0.057 (5 runs each, taking turns).
     _scratch(warehouse, STORED, """
         SELECT ROW_NUMBER() OVER (ORDER BY p.profile_id) - 1 AS profile_index, p.profile_id, p.created_at,
                p.updated_at, :row AS profile_row
         FROM profiles AS p
         WHERE p.profile_id IN (SELECT i.profile_id FROM identities AS i JOIN engage_observed AS o
-                               ON i.id_type = o.id_type AND i.id_value = o.id_value AND o.usable)""",
+                               ON i.id_value = o.id_value AND o.usable
+                                  AND CASE WHEN i.id_type = o.id_type THEN TRUE END)""",
              row=_row(warehouse, "p"))
     # Every identifier the run can meet: the observed ones and all those of the touched profiles
     # (they count towards limits). Numbered by (priority, type, value), so node order is priority
