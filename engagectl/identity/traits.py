@@ -86,8 +86,8 @@ def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_en
     `replaced`: some kept profile is a stored one (with rows to replace)."""
     touched_table = warehouse.scratch(TOUCHED, touched)
     scratch = [touched_table]
-    latest_new = (new_entries if settled else
-                  warehouse.latest_rows(new_entries, ["profile_index", "key"], [_LAST] if ranked else _ORDER, _ENTRY))
+    order = [_LAST] if ranked else _ORDER
+    latest_new = new_entries if settled else warehouse.latest_rows(new_entries, ["profile_index", "key"], order, _ENTRY)
     if weighed:
         # Read twice below (for the kept profiles and for the weighed): worked out once.
         new_table = warehouse.scratch(NEW, latest_new)
