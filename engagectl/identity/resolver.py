@@ -559,8 +559,7 @@ def _write(warehouse: Warehouse, replayed: Replayed, after: int, report: Identit
     refresh_traits(warehouse, after, touched=warehouse.parse("""
         SELECT ids.profile_index, ids.profile_id, t.weighed = 1 AS weighed FROM engage_touched_index AS t
         JOIN engage_profile_ids AS ids ON ids.profile_index = t.profile_index"""), new_entries=new_entries,
-                   settled=rows.settled, weighed=bool(rows.touched["weighed"].any()), replaced=rows.replaced,
-                   ranked=not replayed.narrowed)
+                   settled=rows.settled, weighed=bool(rows.touched["weighed"].any()), replaced=rows.replaced)
 
     # Each profile's latest event of the run, for recency (roots only carry one).
     warehouse.load_arrays(LATEST, rows.latest)

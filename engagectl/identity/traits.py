@@ -35,9 +35,10 @@ def _entries(warehouse: Warehouse, calls: exp.Expression, owner: str, ranked: bo
     `rank` ordering the calls as (ts, seq) does, and each entry gets `_LAST`, one number ordering
     the entries as `_ORDER` does."""
     identifies = warehouse.parse("""
-        SELECT :owner, x."timestamp", x.message_id, x.seq, x.traits, :rank AS rank
-        FROM events AS x JOIN :calls AS c ON x.seq = c.seq""", owner=exp.column(owner, table="c"), calls=calls,
-                                 rank=exp.column("rank", table="c") if ranked else exp.null())
+        SELECT :owner, x."timestamp", x.message_id, x.seq, x.traits
+        FROM events AS x JOIN :calls AS c ON x.seq = c.seq""", owner=exp.column(owner, table="c"), calls=calls)
+    if ranked:
+        identifies = identifies.select(exp.column("rank", table="c"), copy=False)
     entries = warehouse.parse("""
         SELECT :owner, e.key, e.value, e."timestamp" AS ts, e.seq, e.position, e.message_id FROM :e AS e""",
                               owner=exp.column(owner, table="e"),
@@ -52,7 +53,7 @@ def _entries(warehouse: Warehouse, calls: exp.Expression, owner: str, ranked: bo
 def call_entries(warehouse: Warehouse, calls: exp.Select) -> exp.Select:
     """The entries (profile_index, key, value, ts, seq, position, message_id, and `_LAST`) of the
     identify calls `calls` (seq, profile_index, rank: as `latest_by_node` takes them), as
-    `refresh_traits` takes them, `ranked`."""
+    `refresh_traits` takes them."""
     return _entries(warehouse, calls.subquery(), "profile_index", ranked=True)
 
 
@@ -69,13 +70,13 @@ def latest_by_node(warehouse: Warehouse, calls: exp.Table) -> exp.Table:
 
 
 def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_entries: exp.Select,
-                   settled: bool, weighed: bool, replaced: bool, ranked: bool = False) -> None:
+                   settled: bool, weighed: bool, replaced: bool) -> None:
     """Bring up to date the traits of the `touched` profiles: a query of (profile_index,
     profile_id, weighed) listing those that got identify calls with traits among the events past
     `after`, or absorbed others in this run. `new_entries` holds what those calls wrote:
     (profile_index, key, value, ts, seq, position, message_id): every entry (`call_entries`), or
-    the latest ones per top node (`latest_by_node`); `settled`: already one per (profile, key);
-    `ranked`: the entries carry `_LAST` (`call_entries`), which orders them in one number.
+    the latest ones per top node (`latest_by_node`); `settled`: already one per (profile, key).
+    Entries that carry `_LAST` (`call_entries`) are ordered by it, the others by `_ORDER`.
 
     A `weighed` profile's traits are worked out anew from every identify call it holds, of
     earlier runs too: it absorbed a stored profile (whose calls are now its own), or it got a
@@ -86,7 +87,7 @@ def refresh_traits(warehouse: Warehouse, after: int, touched: exp.Select, new_en
     `replaced`: some kept profile is a stored one (with rows to replace)."""
     touched_table = warehouse.scratch(TOUCHED, touched)
     scratch = [touched_table]
-    order = [_LAST] if ranked else _ORDER
+    order = [_LAST] if _LAST in new_entries.named_selects else _ORDER
     latest_new = new_entries if settled else warehouse.latest_rows(new_entries, ["profile_index", "key"], order, _ENTRY)
     if weighed:
         # Read twice below (for the kept profiles and for the weighed): worked out once.
