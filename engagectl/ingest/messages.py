@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from engagectl.warehouse import Warehouse, quoted_column
+from engagectl.warehouse.json_paths import json_text, json_value
 
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 # Page and screen calls become ordinary named events (PRODUCT.md §3).
@@ -39,20 +40,6 @@ EVENT_COLUMNS = (
 _NOT_BLANK = "line IS NOT NULL AND CASE WHEN LENGTH(line) > 64 THEN TRUE ELSE TRIM(BOTH ' \t\r' FROM line) <> '' END"
 # A line without this text is not an envelope, and is never parsed to look for a `batch` key.
 _MAY_BE_ENVELOPE = "STRPOS(line, 'batch\"') > 0"
-
-
-def json_path(*keys: str) -> exp.JSONPath:
-    return exp.JSONPath(expressions=[exp.JSONPathRoot(), *[exp.JSONPathKey(this=k) for k in keys]])
-
-
-def json_text(document: exp.Expression, *keys: str) -> exp.Expression:
-    """The value at `keys` as text (NULL when missing or JSON null)."""
-    return exp.JSONExtractScalar(this=document, expression=json_path(*keys))
-
-
-def json_value(document: exp.Expression, *keys: str) -> exp.Expression:
-    """The value at `keys` as JSON."""
-    return exp.JSONExtract(this=document, expression=json_path(*keys))
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:

@@ -24,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from engagectl.diagnostics import EngageError
+from engagectl.warehouse.json_paths import json_text, json_value
 
 
 @functools.lru_cache(maxsize=1024)
@@ -317,16 +318,12 @@ class Warehouse:
     def message_field(self, record: exp.Expression, key: str, as_json: bool, message: exp.Expression) -> exp.Expression:
         """A top-level field of a parsed message (`record`, of the text `message`): text, or JSON
         when `as_json`."""
-        from engagectl.ingest.messages import json_text, json_value
-
         return json_value(record, key) if as_json else json_text(record, key)
 
     def json_fields(self, rows: exp.Select, document: str,
                     fields: dict[str, tuple[tuple[str, ...], bool]]) -> exp.Select:
         """Every row of `rows` with its column `document` (JSON) replaced by one column per field:
         the text at the field's path, or the JSON there when its flag is set (NULL when missing)."""
-        from engagectl.ingest.messages import json_text, json_value
-
         source = exp.column(document, table="r")
         read = [(json_value if as_json else json_text)(source, *path).as_(name)
                 for name, (path, as_json) in fields.items()]

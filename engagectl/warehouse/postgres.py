@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL
 from sqlglot import exp
 
 from engagectl.warehouse.base import Warehouse, WarehouseError
+from engagectl.warehouse.json_paths import json_value
 
 _COPY_CHUNK = 1 << 20
 
@@ -161,8 +162,6 @@ class PostgresWarehouse(Warehouse):
             return exp.Anonymous(this="jsonb_extract_path_text", expressions=[record, exp.Literal.string(key)])
         # Documents keep their text as it came (jsonb would reorder keys and rewrite numbers), so
         # they are read from the message's text, once `record` has shown it is JSON.
-        from engagectl.ingest.messages import json_value
-
         return exp.If(this=record.is_(exp.null()).not_(),
                       true=json_value(exp.cast(message, exp.DataType.build("JSON")), key))
 
