@@ -12,8 +12,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from engagectl.config.models import BlockedRegex, IdentitySettings
-from engagectl.ingest.messages import json_text
 from engagectl.warehouse import Warehouse, quoted_column
+from engagectl.warehouse.json_paths import json_text
 
 
 def _lit(value: str) -> exp.Literal:
@@ -182,7 +182,7 @@ def _new_events(after_seq: int) -> exp.Expression:
 def document_observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
     """The observations (`_COLUMNS`) of every event past `after_seq` that come from its JSON
     documents: traits, properties and context (externalIds among them). Reading those costs a
-    parse: the resolver materialises them once, and `observations` reads them from there."""
+    parse: they are extracted once, into `event_identifiers` (`extract_document_identifiers`)."""
     events = exp.alias_(warehouse.table("events"), "e", table=True)
     new = _new_events(after_seq)
     context = quoted_column("context")
@@ -220,19 +220,47 @@ def document_observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
                                       copy=False)
 
 
-def observations(warehouse: Warehouse, after_seq: int, documents: exp.Table) -> exp.Select:
+EXTRACTED = "event_identifiers"
+_EXTRACTED_THROUGH = "event_identifiers_watermark"
+
+
+def extract_document_identifiers(warehouse: Warehouse) -> None:
+    """Extract the identifiers of the events' documents into `event_identifiers`, for every event
+    past both what is extracted and what is resolved (resolved events are never read again).
+
+    Ingest calls this as it stores each file, so an identity run finds the work done: parsing 10M
+    events' documents took 0.55 s of a 9 s run. The run calls it too, for events written to the
+    table by other means. The documents' identifiers depend on no setting (blocked values are
+    filtered later, on the distinct identifiers).
+    """
+    extracted, resolved, last = warehouse.fetchall(warehouse.parse("""
+        SELECT (SELECT MAX(last_seq) FROM event_identifiers_watermark), (SELECT MAX(last_seq) FROM identity_watermark),
+               (SELECT MAX(seq) FROM events)"""))[0]
+    start = max(extracted or 0, resolved or 0)
+    if last is None or last <= start:
+        return
+    found = document_observations(warehouse, start).where(quoted_column("seq") <= exp.Literal.number(last), copy=False)
+    warehouse.execute(exp.insert(found, warehouse.table(EXTRACTED), columns=list(_COLUMNS)))
+    warehouse.execute(exp.delete(warehouse.table(_EXTRACTED_THROUGH)))
+    warehouse.execute(exp.insert(exp.select(exp.Literal.number(last), exp.cast(exp.CurrentTimestamp(), "TIMESTAMP")),
+                                 warehouse.table(_EXTRACTED_THROUGH), columns=["last_seq", "updated_at"]))
+
+
+def observations(warehouse: Warehouse, after_seq: int) -> exp.Select:
     """One row (seq, type_code, custom_type, id_value) per identifier of every event past
     `after_seq`; `custom_type` is the type's name when `type_code` is `CUSTOM`, else ''.
-    `documents` holds the `document_observations`; the rest is read from the events' columns,
-    which costs little enough to read again rather than store (tens of millions of rows).
+    Those of the documents are read from `event_identifiers` (`extract_document_identifiers`
+    first); the rest from the events' columns, which costs little enough to read again rather
+    than store (tens of millions of rows).
 
     Values are normalised; blocked values are not filtered here but on the distinct identifiers
     (`blocked`), and an event may list the same identifier twice (email in traits and context):
     both are cheaper once per identifier than once per observation.
     """
     events = exp.alias_(warehouse.table("events"), "e", table=True)
-    return exp.union(_normalised(_candidates(events, _column_candidates(), _new_events(after_seq))),
-                     exp.select(*[quoted_column(c) for c in _COLUMNS]).from_(documents),
+    documents = exp.select(*[quoted_column(c) for c in _COLUMNS]).from_(warehouse.table(EXTRACTED)).where(
+        _new_events(after_seq))
+    return exp.union(_normalised(_candidates(events, _column_candidates(), _new_events(after_seq))), documents,
                      distinct=False, copy=False)
 
 

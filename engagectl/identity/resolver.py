@@ -1,6 +1,7 @@
 """An identity run: resolve every event ingested since the last run, incrementally.
 
-1. The identifiers of the new events are extracted in SQL (`identifiers.py`) and numbered: the
+1. The identifiers of the new events are read in SQL (`identifiers.py`: those of their JSON
+   documents were extracted as they were ingested, into `event_identifiers`) and numbered: the
    distinct identifiers, less blocked values, plus every identifier of the stored profiles they
    touch, get node numbers in priority order, so sorting an event's nodes ranks them.
 2. The warehouse hands over the events (seq, timestamp) in time order and their (seq, node)
@@ -28,14 +29,14 @@ from sqlglot import exp
 from engagectl.config.models import IdentitySettings
 from engagectl.identity.graph import PROFILE_ID_LENGTH
 from engagectl.identity.heap import freed_memory_reused
-from engagectl.identity.identifiers import (BUILT_IN_TYPES, IDENTIFIER_COLUMNS, blocked, document_observations,
-                                            observations, priority_rank, type_name, user_id_value)
+from engagectl.identity.identifiers import (BUILT_IN_TYPES, EXTRACTED, IDENTIFIER_COLUMNS, blocked,
+                                            extract_document_identifiers, observations, priority_rank, type_name,
+                                            user_id_value)
 from engagectl.identity.replay import (MAX_RUN, PERIODS, TOO_LARGE, Replay, by_event, in_seq_order, prepare_rules,
                                        replay, top_nodes, tops_below)
 from engagectl.identity.traits import BY_NODE, call_entries, latest_by_node, refresh_traits
 from engagectl.warehouse import Warehouse
 
-DOCUMENT_IDS = "engage_document_ids"
 OBSERVATIONS = "engage_observations"
 OBSERVED = "engage_observed"
 STORED = "engage_stored_profiles"
@@ -59,7 +60,7 @@ USER_PROFILES = "engage_user_profiles"
 USER_IDS = "engage_user_ids"
 EVENT_IDS = "engage_event_ids"
 ABSORBED_RECENCY = "engage_absorbed_recency"
-_SCRATCH = (DOCUMENT_IDS, OBSERVATIONS, OBSERVED, STORED, STORED_IDS, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS,
+_SCRATCH = (OBSERVATIONS, OBSERVED, STORED, STORED_IDS, NODES, PROFILE_INDEX, CREATED, PROFILE_IDS,
             NODE_RESULTS, EVENT_PROFILES, MERGE_RESULTS, LATEST, REFERENCED, EVENT_REFS, REPOINT, REPOINT_INDEX,
             TOUCHED_INDEX, IDENTIFY_CALLS, CALL_PROFILES, USER_PROFILES, USER_IDS, EVENT_IDS, BY_NODE, ABSORBED_RECENCY)
 
@@ -148,7 +149,9 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
         if last - after >= MAX_RUN:  # before any work: seq numbers past the watermark go by as int32
             raise ValueError(TOO_LARGE)
         kernels = prepare_rules()
-        warehouse.refresh_statistics("events")  # the new events were bulk-loaded since the last look
+        extract_document_identifiers(warehouse)  # done already, unless events came in by other means
+        for table in ("events", EXTRACTED):  # the new events were bulk-loaded since the last look
+            warehouse.refresh_statistics(table)
         keyed = _number_nodes(warehouse, settings, after)
         kernels.result()
         replayed = _replay(warehouse, settings, after, keyed)
@@ -167,11 +170,9 @@ def resolve_identities(warehouse: Warehouse, settings: IdentitySettings) -> Iden
 def _number_nodes(warehouse: Warehouse, settings: IdentitySettings, after: int) -> bool:
     """Number the run's identifiers (`NODES`). True when the observed ones are told apart by
     their key (`Warehouse.hash_key`), so observations are joined to their nodes on it."""
-    # What JSON documents hold is parsed once, into a table. The events' own columns are read
-    # twice (for the distinct identifiers, then for each event's) on a column store: storing
-    # tens of millions of observations cost DuckDB more than that. A row store stores them.
-    _scratch(warehouse, DOCUMENT_IDS, "SELECT * FROM :observations AS o",
-             observations=document_observations(warehouse, after).subquery(copy=False))
+    # The events' own columns are read twice (for the distinct identifiers, then for each
+    # event's) on a column store: storing tens of millions of observations cost DuckDB more than
+    # that. A row store stores them.
     if not warehouse.columnar:
         _scratch(warehouse, OBSERVATIONS, "SELECT * FROM :observations AS o",
                  observations=_observation_query(warehouse, after))
@@ -255,7 +256,7 @@ def _same_row(warehouse: Warehouse, table: str, keys: tuple[str, ...], located: 
 
 
 def _observation_query(warehouse: Warehouse, after: int) -> exp.Subquery:
-    return observations(warehouse, after, warehouse.temp_table(DOCUMENT_IDS)).subquery(copy=False)
+    return observations(warehouse, after).subquery(copy=False)
 
 
 def _observations(warehouse: Warehouse, after: int) -> exp.Expression:
@@ -404,7 +405,7 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int, keyed:
         updated=warehouse.epoch_us(exp.column("updated_at"))))
     stored_created = profiles["created"]
 
-    user_nodes = _user_nodes_on_top(warehouse, types)
+    user_nodes = _user_nodes_on_top(warehouse, types, after)
     call_table = warehouse.load_arrays(IDENTIFY_CALLS, {"seq": calls, "node": call_nodes, "rank": call_rank})
     narrowed = not len(stored_created)
     beside = _beside_kernels(warehouse, lambda: latest_by_node(warehouse, call_table)) if narrowed else nullcontext()
@@ -430,15 +431,15 @@ def _replay(warehouse: Warehouse, settings: IdentitySettings, after: int, keyed:
     return Replayed(result, event_seq, narrowed, rows)
 
 
-def _user_nodes_on_top(warehouse: Warehouse, types: list[tuple]) -> int:
+def _user_nodes_on_top(warehouse: Warehouse, types: list[tuple], after: int) -> int:
     """How many nodes are user ids, when an event carrying one has it as its top node and takes it
     from its user_id column: user_id ranks first, and no document names a user id (an external id
     of type user_id would make a second one, or one without the column). 0 otherwise."""
     if not types or types[0][0] != "user_id":
         return 0
     named = warehouse.fetchall(warehouse.parse(
-        "SELECT COUNT(*) FROM engage_document_ids WHERE type_code = :user_id",
-        user_id=BUILT_IN_TYPES.index("user_id")))[0][0]
+        "SELECT COUNT(*) FROM event_identifiers WHERE seq > :after AND type_code = :user_id",
+        after=after, user_id=BUILT_IN_TYPES.index("user_id")))[0][0]
     return 0 if named else types[0][2] + 1
 
 

@@ -1,7 +1,8 @@
 """Ingest entry points: files (plain or gzip, globs, `-` for stdin) and in-memory messages.
 
 Each file is one transaction: a file with any bad line loads nothing, and what was loaded before
-is never touched. Re-reading a file adds nothing (dedup on `messageId`).
+is never touched. Re-reading a file adds nothing (dedup on `messageId`). The identifiers the
+stored messages' documents name are extracted in the same transaction, for the identity run.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engagectl.diagnostics import Diagnostic
+from engagectl.identity.identifiers import extract_document_identifiers
 from engagectl.ingest import messages as sql
 from engagectl.ingest.report import FileReport, IngestReport
 from engagectl.warehouse import Warehouse
@@ -95,6 +97,7 @@ def _load(warehouse: Warehouse, path: Path, display: str, source: str) -> FileRe
                 raise _Refused()
             report.loaded = sql.keep_first_copies(warehouse, appended)
             report.duplicates = staged.messages - report.loaded
+            extract_document_identifiers(warehouse)
             sql.drop_scratch(warehouse)
     except _Refused:
         report.loaded = report.duplicates = 0

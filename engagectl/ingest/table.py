@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from engagectl.identity.identifiers import extract_document_identifiers
 from engagectl.ingest import messages as sql
 from engagectl.ingest.report import FileReport, IngestReport
 from engagectl.warehouse import Warehouse, quoted_column
@@ -72,5 +73,6 @@ def ingest_table(warehouse: Warehouse, table_name: str, source: str) -> IngestRe
         before = sql.count_rows(warehouse, events)
         warehouse.execute(insert)
         report.loaded = sql.count_rows(warehouse, events) - before
+        extract_document_identifiers(warehouse)
         report.duplicates = report.lines - report.loaded
     return IngestReport(files=[report])

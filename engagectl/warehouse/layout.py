@@ -20,13 +20,14 @@ from sqlglot import exp
 if TYPE_CHECKING:
     from engagectl.warehouse.base import Warehouse
 
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 
 TEXT = "TEXT"
 JSON = "JSON"
 TIMESTAMP = "TIMESTAMP"
 BIGINT = "BIGINT"
 INTEGER = "INTEGER"
+SMALLINT = "SMALLINT"
 BOOLEAN = "BOOLEAN"
 
 
@@ -85,6 +86,13 @@ TABLES: tuple[Table, ...] = (
     )),
     # The identity run's bookkeeping: the highest events.seq already resolved.
     Table("identity_watermark", (("last_seq", BIGINT), ("updated_at", TIMESTAMP))),
+    # The identifiers named in each event's JSON documents (traits, properties, context), one row
+    # per (event, identifier), extracted when the event is stored (`identity/identifiers.py`).
+    # `type_code` is a built-in type's number, or -1 with the custom type's name in `custom_type`.
+    Table("event_identifiers", (("seq", BIGINT), ("type_code", SMALLINT), ("custom_type", TEXT),
+                                ("id_value", TEXT))),
+    # The highest events.seq whose documents' identifiers are in `event_identifiers`.
+    Table("event_identifiers_watermark", (("last_seq", BIGINT), ("updated_at", TIMESTAMP))),
 )
 TABLES_BY_NAME = {table.name: table for table in TABLES}
 
@@ -192,9 +200,19 @@ def _index_event_order_v3(warehouse: Warehouse) -> None:
         warehouse.create_index("events", "events_seq", ("seq",), unique=False)
 
 
+def _extract_event_identifiers_v4(warehouse: Warehouse) -> None:
+    # Events already stored are extracted by the next identity run, as far as it needs them (past
+    # its watermark): the tables start empty.
+    for name in ("event_identifiers", "event_identifiers_watermark"):
+        warehouse.execute(create_table(warehouse, TABLES_BY_NAME[name]))
+    if warehouse.wants_indexes:
+        warehouse.create_index("event_identifiers", "event_identifiers_seq", ("seq",), unique=False)
+
+
 # Step n brings the layout from version n-1 to n.
 MIGRATIONS: dict[int, Callable[[Warehouse], None]] = {
-    1: _create_layout_v1, 2: _index_profile_lookups_v2, 3: _index_event_order_v3}
+    1: _create_layout_v1, 2: _index_profile_lookups_v2, 3: _index_event_order_v3,
+    4: _extract_event_identifiers_v4}
 
 
 def current_version(warehouse: Warehouse) -> int:

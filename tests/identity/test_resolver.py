@@ -6,6 +6,7 @@ import json
 import random
 
 import pytest
+from sqlglot import exp
 
 from engagectl.config.models import IdentitySettings
 from engagectl.identity import profile_id_for, resolve_identities
@@ -407,3 +408,42 @@ def test_a_user_id_named_only_in_external_ids_resolves_like_one_in_the_user_id_c
     resolve_identities(warehouse, IdentitySettings())
     assert _profile_of(warehouse, "m1") == _profile_of(warehouse, "m2") == profile_id_for("m1")
     assert _profile_of(warehouse, "m3") == profile_id_for("m3")
+
+
+def test_events_stored_before_identifiers_were_extracted_at_ingest_resolve_by_their_documents(warehouse_url):
+    # A warehouse of layout v3 held its events without `event_identifiers`: once reopened, the
+    # run extracts what the documents of its unresolved events name.
+    warehouse = open_warehouse(warehouse_url)
+    ingest_messages(warehouse, [
+        _msg("m1", "01T10:00:00", anonymousId="a1", context={"traits": {"email": "bob@example.com"}}),
+        _msg("m2", "02T10:00:00", type="identify", userId="u1", traits={"email": "Bob@Example.com"}),
+    ])
+    with warehouse.transaction():
+        for table in ("event_identifiers", "event_identifiers_watermark"):
+            warehouse.execute(warehouse.parse(f"DROP TABLE {table}"))
+        warehouse.execute(warehouse.parse("DELETE FROM layout_version WHERE version > 3"))
+        warehouse.execute(warehouse.parse("INSERT INTO layout_version (version) VALUES (3)"))
+    warehouse.close()
+
+    warehouse = open_warehouse(warehouse_url)
+    try:
+        report = resolve_identities(warehouse, IdentitySettings())
+        assert (report.profiles_created, report.identities_added) == (1, 3)
+        assert _profile_of(warehouse, "m1") == _profile_of(warehouse, "m2") == profile_id_for("m1")
+        ingest_messages(warehouse, [_msg("m3", "03T10:00:00", anonymousId="a3", properties={"email": "BOB@example.com"})])
+        resolve_identities(warehouse, IdentitySettings())
+        assert _profile_of(warehouse, "m3") == profile_id_for("m1")
+    finally:
+        warehouse.close()
+
+
+def test_events_written_to_the_table_by_other_means_resolve_by_their_documents(warehouse):
+    ingest_messages(warehouse, [_msg("m1", "01T10:00:00", userId="u1", traits={"email": "bob@example.com"},
+                                     type="identify")])
+    resolve_identities(warehouse, IdentitySettings())
+    warehouse.execute(warehouse.parse("""
+        INSERT INTO events (message_id, source, type, event, anonymous_id, "timestamp", context, seq)
+        SELECT 'm2', 'crm', 'track', 'Called', 'a2', "timestamp", :context, seq + 1 FROM events""",
+        context=exp.cast(exp.Literal.string(json.dumps({"traits": {"email": "BOB@example.com"}})), "JSON")))
+    resolve_identities(warehouse, IdentitySettings())
+    assert _profile_of(warehouse, "m2") == profile_id_for("m1")

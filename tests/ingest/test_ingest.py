@@ -258,3 +258,40 @@ def test_ingest_command_reads_stdin(tmp_path):
     project = _project(tmp_path, [])
     result = CliRunner().invoke(main, ["-C", str(project), "ingest", "-", "--json"], input=_line(7) + "\n")
     assert json.loads(result.output)["loaded"] == 1
+
+
+def _extracted(warehouse) -> list[tuple]:
+    return warehouse.fetchall(warehouse.parse(
+        "SELECT e.message_id, x.type_code, x.custom_type, x.id_value FROM event_identifiers AS x "
+        "JOIN events AS e ON e.seq = x.seq ORDER BY 1, 2, 3, 4"))
+
+
+def test_the_identifiers_documents_name_are_extracted_once_as_each_file_is_stored(warehouse, tmp_path):
+    # An identity run then reads them instead of parsing every document again; a refused file
+    # extracts nothing, a file read again nothing more. (Types are numbered: 3 email, 7 ios.id,
+    # -1 a custom one.)
+    lines = [
+        _line(1, context={"traits": {"email": " Bob@Example.com"}, "device": {"type": "ios", "id": "D1"}}),
+        _line(2, properties={"email": "bob@example.com"}, context={"externalIds": [{"id": "C9", "type": "crm"}]}),
+        _line(3),
+    ]
+    good = _write(tmp_path / "good.jsonl", lines)
+    ingest_files(warehouse, [str(good)])
+    expected = [("m1", 3, "", "bob@example.com"), ("m1", 7, "", "d1"), ("m2", -1, "crm", "c9"),
+                ("m2", 3, "", "bob@example.com")]
+    assert _extracted(warehouse) == expected
+    bad = _write(tmp_path / "bad.jsonl", [_line(4, traits={"email": "eve@example.com"}), "not json"])
+    assert ingest_files(warehouse, [str(bad)]).errors
+    ingest_files(warehouse, [str(good)])
+    assert _extracted(warehouse) == expected
+
+
+def test_a_table_source_extracts_the_identifiers_its_documents_name(warehouse):
+    table = f"{warehouse.schema}.tracks"
+    warehouse.execute(warehouse.parse(
+        f"CREATE TABLE {table} (id TEXT, user_id TEXT, event TEXT, \"timestamp\" TEXT, properties JSON)"))
+    warehouse.execute(warehouse.parse(
+        f"INSERT INTO {table} VALUES ('t1', 'u1', 'Viewed', '2024-05-01T10:00:00Z', :props)",
+        props=json.dumps({"email": "Ann@Example.com"})))
+    ingest_table(warehouse, table, "crm")
+    assert _extracted(warehouse) == [("t1", 3, "", "ann@example.com")]
