@@ -203,22 +203,26 @@ def run(scale: str) -> list[Figure]:
     rate = full["events"] / full["seconds"]
     plain_rate = plain["events"] / plain["seconds"]
     size = f"{ingest['loaded']:,} events"
+    # Below the size a run's fixed costs (statements, the commit) dominate: the speed
+    # targets are judged at 10M events only.
+    at_size = events >= SIZES["full"][0]
+    unjudged = "" if at_size else "; the target applies at 10M events"
     return [
         Figure(f"ingest ({size})", ingest["seconds"], "s", baseline=baseline["seconds"],
                baseline_name="DuckDB read_json into a table", target_ratio=2.0,
                note=f"medians, taking turns: ingest {_seconds(ingests)}, read_json {_seconds(baselines)}"),
         Figure(f"identity resolution, full run ({size})", rate, "events/s", baseline=plain_rate,
                baseline_name="plain event-by-event Python loop", higher_is_better=True,
-               target_ratio=round(TARGET_EVENTS_PER_SECOND / plain_rate, 2),
-               note=f"target {TARGET_EVENTS_PER_SECOND:,} events/s; {full['seconds']:.1f}s, "
+               target_ratio=round(TARGET_EVENTS_PER_SECOND / plain_rate, 2) if at_size else None,
+               note=f"target {TARGET_EVENTS_PER_SECOND:,} events/s{unjudged}; {full['seconds']:.1f}s, "
                     f"median of {_seconds(full_runs)}; {full['resolved_events']:,} events through the ordered rules, "
                     f"{full['merges']:,} merges"),
         Figure("identity resolution, peak memory", max(r["peak_mb"] for r in full_runs), "MB",
                baseline=MEMORY_LIMIT_MB, baseline_name="the 4 GB budget", target_ratio=1.0,
                note="the largest of the full runs"),
         Figure(f"identity resolution, incremental (+{incremental['events']:,} events)", incremental["seconds"], "s",
-               baseline=full["seconds"], baseline_name="the full run", target_ratio=0.05,
-               note=f"median of {_seconds(incremental_runs)}"),
+               baseline=full["seconds"], baseline_name="the full run", target_ratio=0.05 if at_size else None,
+               note=f"median of {_seconds(incremental_runs)}{unjudged}"),
     ]
 
 
