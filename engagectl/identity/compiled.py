@@ -48,6 +48,7 @@ SIGNATURES = {
     "in_seq_order": f"Tuple(({_I8}, {_I8}))({_I8}, {_I8}, i8, i8)",
     "top_nodes": f"{_I8}({_I4}, {_I4}, {_I8}, i8, i8)",
     "tops_below": f"b1[::1]({_I8}, {_I4}, i8)",
+    "any_repeated": f"b1({_I8})",
 }
 _SOURCE = Path(__file__).with_name("kernels.py")
 _LOCK = threading.Lock()

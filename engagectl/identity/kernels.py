@@ -374,3 +374,43 @@ def tops_below(event_start, obs_node, limit):
         if event_start[e + 1] > event_start[e] and obs_node[event_start[e]] < limit:
             below[e] = True
     return below
+
+
+@numba.njit(cache=True, nogil=True)
+def any_repeated(keys):
+    # Ingest's check for a message id given twice in one file, on the ids' 64-bit hashes: DuckDB's
+    # COUNT(DISTINCT) over 10M ids took 0.65-1.4 s, this 0.1 s (plus 0.18 s to fetch the hashes).
+    # The keys are first split by their top byte into 256 parts, each small enough for its hash
+    # table to stay in cache; then each part goes through an open-addressing table of its own.
+    n = keys.shape[0]
+    counts = np.zeros(257, np.int64)
+    for i in range(n):
+        counts[((keys[i] >> 56) & 255) + 1] += 1
+    largest = 0
+    for p in range(256):
+        largest = max(largest, counts[p + 1])
+        counts[p + 1] += counts[p]
+    fill = counts[:-1].copy()
+    parts = np.empty(n, np.int64)
+    for i in range(n):
+        p = (keys[i] >> 56) & 255
+        parts[fill[p]] = keys[i]
+        fill[p] += 1
+    size = 2
+    while size < 2 * largest:
+        size *= 2
+    mask = size - 1
+    table = np.empty(size, np.int64)
+    used = np.zeros(size, np.bool_)
+    for p in range(256):
+        used[:] = False
+        for i in range(counts[p], counts[p + 1]):
+            key = parts[i]
+            slot = (key ^ (key >> 29)) & mask  # the top byte is the part's: the low bits spread keys
+            while used[slot]:
+                if table[slot] == key:
+                    return True
+                slot = (slot + 1) & mask
+            used[slot] = True
+            table[slot] = key
+    return False

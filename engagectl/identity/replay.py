@@ -163,6 +163,12 @@ def compile_rules() -> None:
     in_seq_order(np.array([1, 2]), result.event_profile)
     top_nodes(np.array([1, 2, 2]), np.array([0, 0, 1]), np.array([2]))
     tops_below(event_start, obs_node, 1)
+    any_repeated(np.array([1, 2]))
+
+
+def any_repeated(keys: np.ndarray) -> bool:
+    """Whether two of `keys` (64-bit integers, signed or not) are equal."""
+    return bool(kernels().any_repeated(np.ascontiguousarray(keys).view(np.int64)))
 
 
 _LOADER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engage-kernels")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from engagectl.identity.replay import any_repeated
 from engagectl.warehouse import Warehouse, quoted_column
 from engagectl.warehouse.json_paths import json_text, json_value
 
@@ -251,16 +252,38 @@ def remove_appended(warehouse: Warehouse, appended: Appended) -> None:
 
 def keep_first_copies(warehouse: Warehouse, appended: Appended) -> int:
     """Drop appended rows whose id came earlier in the same file; returns how many rows stay."""
-    rows, ids = warehouse.fetchall(warehouse.parse(
-        "SELECT COUNT(*), COUNT(DISTINCT message_id) FROM events WHERE seq > :after_seq",
-        after_seq=appended.after_seq))[0]
-    if rows > ids:
-        warehouse.execute(warehouse.parse("""
-            DELETE FROM events AS e WHERE e.seq > :after_seq AND EXISTS (
-                SELECT 1 FROM events AS f
-                WHERE f.message_id = e.message_id AND f.seq > :after_seq AND f.seq < e.seq)""",
-            after_seq=appended.after_seq))
-    return ids
+    new = _col("seq") > exp.Literal.number(appended.after_seq)
+    [(rows,)] = warehouse.fetchall(exp.select(exp.func("COUNT", exp.Star())).from_(warehouse.table("events"))
+                                   .where(new))
+    if not _ids_may_repeat(warehouse, new, rows):
+        return rows
+    warehouse.execute(warehouse.parse("""
+        DELETE FROM events AS e WHERE e.seq > :after_seq AND EXISTS (
+            SELECT 1 FROM events AS f
+            WHERE f.message_id = e.message_id AND f.seq > :after_seq AND f.seq < e.seq)""",
+        after_seq=appended.after_seq))
+    return warehouse.fetchall(warehouse.parse(
+        "SELECT COUNT(*) FROM events WHERE seq > :after_seq", after_seq=appended.after_seq))[0][0]
+
+
+# From this many appended rows on, their ids are checked by their hashes in compiled code.
+COMPILED_CHECK_ROWS = 1_000_000
+
+
+def _ids_may_repeat(warehouse: Warehouse, new: exp.Expression, rows: int) -> bool:
+    """Whether two of the `rows` appended rows (`new`) may share a message id. Checked on the ids'
+    64-bit hashes where the engine has them (`Warehouse.hash_key`) and the file is large: two ids
+    sharing a hash only cost the exact removal a needless pass. Smaller files are checked by
+    COUNT(DISTINCT), which needs no compiled code loaded (the tracking API ingests a batch at a
+    time)."""
+    key = warehouse.hash_key(_col("message_id"))
+    events = warehouse.table("events")
+    if key is None or rows < COMPILED_CHECK_ROWS:
+        [(ids,)] = warehouse.fetchall(exp.select(exp.func("COUNT", exp.Distinct(expressions=[_col("message_id")])))
+                                      .from_(events).where(new))
+        return ids < rows
+    keys = warehouse.fetch_arrays(exp.select(key.as_("id_key")).from_(events).where(new.copy()))["id_key"]
+    return any_repeated(keys)
 
 
 def count_rows(warehouse: Warehouse, table: exp.Table) -> int:

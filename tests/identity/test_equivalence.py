@@ -109,7 +109,10 @@ def test_identifiers_sharing_a_join_key_are_told_apart_by_their_text(tmp_path, m
 
 def test_a_blocked_value_sharing_a_join_key_is_still_no_identifier(tmp_path, monkeypatch):
     # A blocked value keyed as the shared mailbox: its observation must not reach the mailbox.
-    def key(type_code, custom_type, value):
+    def key(*parts):
+        if len(parts) != 3:  # not an identifier's key (ingest hashes message ids as well)
+            return exp.func("HASH", *parts)
+        type_code, custom_type, value = parts
         value = exp.Case(ifs=[exp.If(this=value.eq(exp.Literal.string("null")),
                                      true=exp.Literal.string(SHARED_MAILBOX))], default=value.copy())
         return exp.func("HASH", type_code, custom_type, value)

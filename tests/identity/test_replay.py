@@ -11,7 +11,7 @@ import pytest
 
 from engagectl.identity.graph import period_bucket
 from engagectl.identity.kernels import _bucket
-from engagectl.identity.replay import PERIODS, by_event, in_seq_order, top_nodes, tops_below
+from engagectl.identity.replay import PERIODS, any_repeated, by_event, in_seq_order, top_nodes, tops_below
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -84,3 +84,20 @@ def test_an_event_is_below_a_node_number_when_its_first_node_is():
     nodes = np.array([1, 4, 0, 3, 7])
     assert tops_below(start, nodes, 2).tolist() == [True, False, True, False]
     assert tops_below(start, nodes, 0).tolist() == [False, False, False, False]
+
+
+@pytest.mark.parametrize("crowded", [False, True], ids=["spread keys", "keys sharing their top byte"])
+def test_a_repeated_key_is_found_wherever_it_lies(crowded):
+    # Ingest's check of a file's message ids: their hashes are unsigned, so half have the sign bit.
+    rng = np.random.default_rng(7)
+    keys = rng.integers(0, 2 ** 64, size=200_000, dtype=np.uint64)
+    if crowded:
+        keys = (keys >> np.uint64(8)) | np.uint64(0xAB << 56)
+    keys = np.unique(keys)
+    rng.shuffle(keys)
+    assert not any_repeated(keys)
+    for at, of in [(0, len(keys) - 1), (len(keys) - 1, 0), (100, 101)]:
+        repeated = keys.copy()
+        repeated[at] = keys[of]
+        assert any_repeated(repeated)
+    assert not any_repeated(np.zeros(0, np.uint64))

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from engagectl.cli import main
-from engagectl.ingest import ingest_files, ingest_messages, ingest_table
+from engagectl.ingest import ingest_files, ingest_messages, ingest_table, messages
 from engagectl.warehouse import open_warehouse
 
 HOSTILE = "x'); drop table engage.events; --"
@@ -158,7 +158,10 @@ def test_a_refused_file_inside_an_outer_transaction_leaves_nothing(warehouse, tm
     assert _events(warehouse) == []
 
 
-def test_the_first_copy_of_an_id_in_a_file_wins(warehouse, tmp_path):
+@pytest.mark.parametrize("checked", ["by COUNT(DISTINCT)", "by hashes, as a large file is"])
+def test_the_first_copy_of_an_id_in_a_file_wins(warehouse, tmp_path, monkeypatch, checked):
+    if checked.startswith("by hashes"):
+        monkeypatch.setattr(messages, "COMPILED_CHECK_ROWS", 1)
     lines = [_line(1, event="First"), _line(2), _line(1, event="Second"),
              json.dumps({"batch": [json.loads(_line(3)), json.loads(_line(2, event="Third"))]}), _line(4)]
     report = ingest_files(warehouse, [str(_write(tmp_path / "dups.jsonl", lines))])
