@@ -184,6 +184,7 @@ class Appended:
 
     after_seq: int
     width: int
+    messages: int  # the file's messages: at most this many rows were appended
 
     def line_of(self, seq: int) -> int:
         return (seq - self.after_seq - 1) // self.width + 1
@@ -221,7 +222,7 @@ def append_messages(warehouse: Warehouse, source: str, staged: StagedLines) -> A
         WHERE NOT EXISTS (SELECT 1 FROM events AS e WHERE e.message_id = n.message_id)""",
         rows=rows.subquery())
     warehouse.execute(insert)
-    return Appended(after_seq=after_seq, width=staged.width)
+    return Appended(after_seq=after_seq, width=staged.width, messages=staged.messages)
 
 
 def problems(warehouse: Warehouse, appended: Appended, limit: int = MAX_ERRORS_PER_FILE) -> list[tuple[int, str]]:
@@ -252,10 +253,8 @@ def remove_appended(warehouse: Warehouse, appended: Appended) -> None:
 
 def keep_first_copies(warehouse: Warehouse, appended: Appended) -> int:
     """Drop appended rows whose id came earlier in the same file; returns how many rows stay."""
-    new = _col("seq") > exp.Literal.number(appended.after_seq)
-    [(rows,)] = warehouse.fetchall(exp.select(exp.func("COUNT", exp.Star())).from_(warehouse.table("events"))
-                                   .where(new))
-    if not _ids_may_repeat(warehouse, new, rows):
+    rows, may_repeat = _appended_ids(warehouse, appended)
+    if not may_repeat:
         return rows
     warehouse.execute(warehouse.parse("""
         DELETE FROM events AS e WHERE e.seq > :after_seq AND EXISTS (
@@ -266,24 +265,25 @@ def keep_first_copies(warehouse: Warehouse, appended: Appended) -> int:
         "SELECT COUNT(*) FROM events WHERE seq > :after_seq", after_seq=appended.after_seq))[0][0]
 
 
-# From this many appended rows on, their ids are checked by their hashes in compiled code.
+# From a file of this many messages on, the appended ids are checked by their hashes in compiled code.
 COMPILED_CHECK_ROWS = 1_000_000
 
 
-def _ids_may_repeat(warehouse: Warehouse, new: exp.Expression, rows: int) -> bool:
-    """Whether two of the `rows` appended rows (`new`) may share a message id. Checked on the ids'
-    64-bit hashes where the engine has them (`Warehouse.hash_key`) and the file is large: two ids
-    sharing a hash only cost the exact removal a needless pass. Smaller files are checked by
-    COUNT(DISTINCT), which needs no compiled code loaded (the tracking API ingests a batch at a
-    time)."""
+def _appended_ids(warehouse: Warehouse, appended: Appended) -> tuple[int, bool]:
+    """How many rows the file appended, and whether two of them may share a message id. Checked
+    on the ids' 64-bit hashes where the engine has them (`Warehouse.hash_key`) and the file is
+    large: two ids sharing a hash only cost the exact removal a needless pass. Smaller files are
+    checked by COUNT(DISTINCT), which needs no compiled code loaded (the tracking API ingests a
+    batch at a time)."""
     key = warehouse.hash_key(_col("message_id"))
-    events = warehouse.table("events")
-    if key is None or rows < COMPILED_CHECK_ROWS:
-        [(ids,)] = warehouse.fetchall(exp.select(exp.func("COUNT", exp.Distinct(expressions=[_col("message_id")])))
-                                      .from_(events).where(new))
-        return ids < rows
-    keys = warehouse.fetch_arrays(exp.select(key.as_("id_key")).from_(events).where(new.copy()))["id_key"]
-    return any_repeated(keys)
+    appended_rows = exp.select().from_(warehouse.table("events")).where(
+        _col("seq") > exp.Literal.number(appended.after_seq))
+    if key is None or appended.messages < COMPILED_CHECK_ROWS:
+        [(rows, ids)] = warehouse.fetchall(appended_rows.select(
+            exp.func("COUNT", exp.Star()), exp.func("COUNT", exp.Distinct(expressions=[_col("message_id")]))))
+        return rows, ids < rows
+    keys = warehouse.fetch_arrays(appended_rows.select(key.as_("id_key")))["id_key"]
+    return len(keys), any_repeated(keys)
 
 
 def count_rows(warehouse: Warehouse, table: exp.Table) -> int:

@@ -73,6 +73,6 @@ def ingest_table(warehouse: Warehouse, table_name: str, source: str) -> IngestRe
         before = sql.count_rows(warehouse, events)
         warehouse.execute(insert)
         report.loaded = sql.count_rows(warehouse, events) - before
-        extract_document_identifiers(warehouse)
         report.duplicates = report.lines - report.loaded
+        extract_document_identifiers(warehouse)
     return IngestReport(files=[report])
